@@ -1,0 +1,7 @@
+//! Invar's durable storage: the file-system trait, the write-ahead log and snapshot files.
+//!
+//! placeholder: the full crate doc comes with the WAL.
+#![deny(missing_docs)]
+
+pub mod fs;
+pub mod rng;

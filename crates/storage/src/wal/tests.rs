@@ -1,0 +1,345 @@
+//! Unit tests of the WAL: round trips, replacement of suffixes, markers, rotation, release,
+//! corruption and torn-tail repair, and decoders fed arbitrary bytes.
+
+use std::path::{Path, PathBuf};
+
+use invar_raft::{Entry, EntryKind, HardState};
+use proptest::prelude::*;
+
+use super::record::{self, Record};
+use super::*;
+use crate::fs::{FileSystem, SimFs};
+
+pub(super) fn entry(index: u64, term: u64, data: &[u8]) -> Entry {
+    Entry {
+        term,
+        index,
+        kind: EntryKind::Normal,
+        data: data.to_vec(),
+    }
+}
+
+fn dir() -> PathBuf {
+    PathBuf::from("/wal")
+}
+
+fn small() -> WalConfig {
+    WalConfig {
+        segment_bytes_max: 4096,
+        ..WalConfig::default()
+    }
+}
+
+fn reopen(fs: &SimFs) -> Result<(Wal<SimFs>, Recovered), WalError> {
+    Wal::open(fs.clone(), &dir(), small())
+}
+
+#[test]
+fn round_trip_of_hard_state_entries_and_marker() {
+    let fs = SimFs::with_seed(1);
+    let mut wal = Wal::create(fs.clone(), &dir(), small()).unwrap();
+    let hs = HardState {
+        term: 2,
+        vote: 1,
+        commit: 2,
+    };
+    wal.save(Some(&hs), &[entry(1, 1, b"a"), entry(2, 2, b"b")])
+        .unwrap();
+    wal.save(None, &[entry(3, 2, b"c")]).unwrap();
+    wal.save_snapshot_marker(1, 1).unwrap();
+    wal.sync().unwrap();
+    let (wal2, rec) = reopen(&fs).unwrap();
+    assert_eq!(rec.hard_state, hs);
+    assert_eq!(rec.snapshot, Some(SnapshotMarker { index: 1, term: 1 }));
+    assert_eq!(rec.entries, vec![entry(2, 2, b"b"), entry(3, 2, b"c")]);
+    assert_eq!(rec.torn_tail, None);
+    assert_eq!(wal2.last_index(), 3);
+}
+
+#[test]
+fn later_entries_replace_a_conflicting_suffix() {
+    let fs = SimFs::with_seed(2);
+    let mut wal = Wal::create(fs.clone(), &dir(), small()).unwrap();
+    let old: Vec<Entry> = (1..=5).map(|i| entry(i, 1, b"old")).collect();
+    wal.save(None, &old).unwrap();
+    wal.save(None, &[entry(3, 2, b"new")]).unwrap();
+    assert_eq!(wal.last_index(), 3);
+    wal.sync().unwrap();
+    let (_, rec) = reopen(&fs).unwrap();
+    let indexes: Vec<(u64, u64)> = rec.entries.iter().map(|e| (e.index, e.term)).collect();
+    assert_eq!(indexes, [(1, 1), (2, 1), (3, 2)]);
+}
+
+#[test]
+fn a_marker_the_log_does_not_hold_drops_the_log() {
+    let fs = SimFs::with_seed(3);
+    let mut wal = Wal::create(fs.clone(), &dir(), small()).unwrap();
+    wal.save(None, &[entry(1, 1, b""), entry(2, 1, b"")])
+        .unwrap();
+    wal.save_snapshot_marker(2, 3).unwrap();
+    assert_eq!(wal.last_index(), 2);
+    wal.save(None, &[entry(3, 3, b"x")]).unwrap();
+    wal.save_snapshot_marker(10, 4).unwrap();
+    assert_eq!(wal.last_index(), 10);
+    wal.sync().unwrap();
+    let (_, rec) = reopen(&fs).unwrap();
+    assert_eq!(rec.snapshot, Some(SnapshotMarker { index: 10, term: 4 }));
+    assert!(rec.entries.is_empty());
+}
+
+#[test]
+#[should_panic(expected = "a gap")]
+fn a_gap_before_saved_entries_is_a_programmer_error() {
+    let mut wal = Wal::create(SimFs::with_seed(4), &dir(), small()).unwrap();
+    let _ = wal.save(None, &[entry(2, 1, b"")]);
+}
+
+fn fill(wal: &mut Wal<SimFs>, from: u64, to: u64) {
+    for i in from..=to {
+        wal.save(None, &[entry(i, 1, &[i as u8; 300])]).unwrap();
+    }
+}
+
+#[test]
+fn rotation_and_release_keep_what_the_marker_does_not_cover() {
+    let fs = SimFs::with_seed(5);
+    let mut wal = Wal::create(fs.clone(), &dir(), small()).unwrap();
+    let hs = HardState {
+        term: 1,
+        vote: 3,
+        commit: 40,
+    };
+    wal.save(Some(&hs), &[]).unwrap();
+    fill(&mut wal, 1, 60);
+    wal.sync().unwrap();
+    let segments = wal.segment_paths().len();
+    assert!(segments >= 4, "{segments} segments");
+    assert_eq!(wal.release().unwrap(), 0);
+    wal.save_snapshot_marker(40, 1).unwrap();
+    assert_eq!(
+        wal.release().unwrap(),
+        0,
+        "an unsynced marker releases nothing"
+    );
+    wal.sync().unwrap();
+    let released = wal.release().unwrap();
+    assert!(released >= 2);
+    assert_eq!(fs.list(&dir()).unwrap().len(), segments - released);
+    fill(&mut wal, 61, 70);
+    wal.sync().unwrap();
+    let (_, rec) = reopen(&fs).unwrap();
+    assert_eq!(rec.hard_state, hs);
+    assert_eq!(rec.snapshot, Some(SnapshotMarker { index: 40, term: 1 }));
+    let indexes: Vec<u64> = rec.entries.iter().map(|e| e.index).collect();
+    assert_eq!(indexes, (41..=70).collect::<Vec<_>>());
+}
+
+#[test]
+fn a_flipped_byte_in_a_middle_record_names_file_and_offset() {
+    let fs = SimFs::with_seed(6);
+    let mut wal = Wal::create(fs.clone(), &dir(), small()).unwrap();
+    fill(&mut wal, 1, 30);
+    wal.sync().unwrap();
+    let first = wal.segment_paths()[0].clone();
+    // Segment header (9 + 28 bytes), then records of 9 + 4 + 21 + 300 bytes.
+    let offset = 37 + 334 + 100;
+    assert!(fs.corrupt_byte(&first, offset, 0x40));
+    drop(wal);
+    match reopen(&fs) {
+        Err(WalError::Corrupted {
+            file,
+            offset,
+            expected,
+        }) => {
+            assert_eq!(file, first);
+            assert_eq!(offset, 37 + 334);
+            assert!(expected.contains("crc32c"), "{expected}");
+        }
+        other => panic!("expected Corrupted, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_flipped_byte_in_the_last_segment_is_corruption_not_a_tear() {
+    let fs = SimFs::with_seed(7);
+    let mut wal = Wal::create(fs.clone(), &dir(), small()).unwrap();
+    fill(&mut wal, 1, 3);
+    wal.sync().unwrap();
+    let last = wal.segment_paths()[0].clone();
+    fs.corrupt_byte(&last, 37 + 334 + 50, 0x01);
+    let error = reopen(&fs).unwrap_err();
+    assert!(matches!(error, WalError::Corrupted { offset, .. } if offset == 37 + 334));
+    assert!(error.to_string().contains("/wal/"), "{error}");
+}
+
+#[test]
+fn a_torn_tail_is_cut_and_the_log_continues() {
+    let fs = SimFs::with_seed(8);
+    let mut wal = Wal::create(fs.clone(), &dir(), small()).unwrap();
+    fill(&mut wal, 1, 3);
+    wal.sync().unwrap();
+    let path = wal.segment_paths()[0].clone();
+    let end = 37 + 3 * 334;
+    // A partial fourth record: its header and then zeros where sectors never landed.
+    let mut bytes = Vec::new();
+    Record::Entries(vec![entry(4, 1, &[9; 1000])]).encode(&mut bytes);
+    let torn: Vec<u8> = bytes[..20].iter().copied().chain([0; 600]).collect();
+    fs.open(&path, crate::fs::OpenMode::Existing)
+        .unwrap()
+        .write_at(end, &torn)
+        .unwrap();
+    drop(wal);
+    let (mut wal, rec) = reopen(&fs).unwrap();
+    assert_eq!(rec.entries.len(), 3);
+    let tail = rec.torn_tail.unwrap();
+    assert_eq!((tail.offset, tail.dropped_bytes), (end, 620));
+    fill(&mut wal, 4, 5);
+    wal.sync().unwrap();
+    let (_, rec) = reopen(&fs).unwrap();
+    assert_eq!(rec.entries.len(), 5);
+    assert_eq!(rec.torn_tail, None);
+}
+
+#[test]
+fn a_short_tail_is_cut() {
+    let fs = SimFs::with_seed(9);
+    let mut wal = Wal::create(fs.clone(), &dir(), small()).unwrap();
+    fill(&mut wal, 1, 2);
+    wal.sync().unwrap();
+    let path = wal.segment_paths()[0].clone();
+    let file = fs.open(&path, crate::fs::OpenMode::Existing).unwrap();
+    let len = file.len().unwrap();
+    file.set_len(len - 5).unwrap();
+    let (_, rec) = reopen(&fs).unwrap();
+    assert_eq!(rec.entries.len(), 1);
+    assert_eq!(rec.torn_tail.unwrap().offset, 37 + 334);
+}
+
+#[test]
+fn poisoned_after_the_first_io_error() {
+    let fs = SimFs::with_seed(10);
+    let mut wal = Wal::create(fs.clone(), &dir(), small()).unwrap();
+    fs.arm_crash_after(0);
+    assert!(matches!(
+        wal.save(None, &[entry(1, 1, b"")]),
+        Err(WalError::Fs(_))
+    ));
+    fs.crash();
+    assert!(matches!(wal.sync(), Err(WalError::Poisoned)));
+    assert!(matches!(wal.save(None, &[]), Err(WalError::Poisoned)));
+}
+
+#[test]
+fn create_refuses_an_existing_log_and_open_an_absent_one() {
+    let fs = SimFs::with_seed(11);
+    assert!(matches!(
+        reopen(&fs),
+        Err(WalError::Fs(_) | WalError::NotFound { .. })
+    ));
+    fs.create_dir_all(Path::new("/wal")).unwrap();
+    assert!(matches!(reopen(&fs), Err(WalError::NotFound { .. })));
+    Wal::create(fs.clone(), &dir(), small()).unwrap();
+    assert!(matches!(
+        Wal::create(fs.clone(), &dir(), small()),
+        Err(WalError::AlreadyExists { .. })
+    ));
+}
+
+#[test]
+fn an_entry_too_large_for_a_record_is_refused_before_writing() {
+    let config = WalConfig {
+        record_bytes_max: 100,
+        ..small()
+    };
+    let mut wal = Wal::create(SimFs::with_seed(12), &dir(), config).unwrap();
+    let error = wal.save(None, &[entry(1, 1, &[0; 100])]).unwrap_err();
+    assert!(matches!(error, WalError::EntryTooLarge { index: 1, .. }));
+    // Many small entries are split into several records.
+    let many: Vec<Entry> = (1..=20).map(|i| entry(i, 1, &[1; 30])).collect();
+    wal.save(None, &many).unwrap();
+    assert_eq!(wal.last_index(), 20);
+}
+
+#[test]
+fn segment_names_parse_back() {
+    let name = segment_name(3, 0x1234);
+    assert_eq!(parse_segment_name(&name), Some((3, 0x1234)));
+    assert_eq!(parse_segment_name("3-4.wal"), None);
+    assert_eq!(
+        parse_segment_name("zzzzzzzzzzzzzzzz-0000000000000000.wal"),
+        None
+    );
+    assert_eq!(parse_segment_name("snap.tmp"), None);
+}
+
+proptest! {
+    #[test]
+    fn frame_decoder_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
+        if let Ok((record_type, payload, len)) = record::decode_frame(&bytes, 1 << 20) {
+            prop_assert!(len <= bytes.len());
+            let _ = Record::decode(record_type, payload);
+        }
+        for offset in 0..bytes.len() {
+            if let Err(error) = record::decode_frame(&bytes[offset..], 64) {
+                let _ = record::looks_torn(&bytes, offset, &error, 512);
+                let _ = error.expected();
+            }
+        }
+    }
+
+    #[test]
+    fn payload_decoders_never_panic(
+        kind in 1u8..=4,
+        payload in proptest::collection::vec(any::<u8>(), 0..200),
+    ) {
+        let mut frame = Vec::new();
+        let record_type = match kind {
+            1 => record::RecordType::SegmentHeader,
+            2 => record::RecordType::HardState,
+            3 => record::RecordType::Entries,
+            _ => record::RecordType::SnapshotMarker,
+        };
+        record::encode_frame(&mut frame, record_type, &payload);
+        let (decoded_type, decoded_payload, _) = record::decode_frame(&frame, 1 << 20).unwrap();
+        prop_assert_eq!(decoded_type, record_type);
+        let _ = Record::decode(decoded_type, decoded_payload);
+    }
+
+    #[test]
+    fn records_round_trip(
+        term in any::<u64>(),
+        index in 1u64..u64::MAX / 2,
+        data in proptest::collection::vec(any::<u8>(), 0..100),
+        reset in any::<bool>(),
+    ) {
+        let records = [
+            Record::HardState(HardState { term, vote: index, commit: term / 2 }),
+            Record::Entries(vec![entry(index, term, &data), entry(index + 1, term, &[])]),
+            Record::SnapshotMarker { index, term, reset },
+            Record::SegmentHeader { sequence: term, first_index: index },
+        ];
+        for record in records {
+            let mut bytes = Vec::new();
+            record.encode(&mut bytes);
+            let (record_type, payload, len) = record::decode_frame(&bytes, 1 << 20).unwrap();
+            prop_assert_eq!(len, bytes.len());
+            prop_assert_eq!(Record::decode(record_type, payload).unwrap(), record);
+        }
+    }
+
+    #[test]
+    fn wal_open_never_panics_on_garbage_segments(
+        garbage in proptest::collection::vec(any::<u8>(), 0..600),
+        at in 0usize..400,
+    ) {
+        let fs = SimFs::with_seed(13);
+        let mut wal = Wal::create(fs.clone(), &dir(), small()).unwrap();
+        fill(&mut wal, 1, 1);
+        wal.sync().unwrap();
+        let path = wal.segment_paths()[0].clone();
+        let file = fs.open(&path, crate::fs::OpenMode::Existing).unwrap();
+        file.write_at(at as u64, &garbage).unwrap();
+        drop(wal);
+        let _ = reopen(&fs);
+    }
+}

@@ -1,0 +1,356 @@
+//! The Wing–Gong/Lowe search over one partition, with memoization of (linearized set, state).
+
+#[allow(clippy::disallowed_types)]
+use std::collections::HashSet;
+use std::hash::{BuildHasherDefault, Hasher};
+
+use super::{Model, Operation};
+use crate::budget::Budget;
+use crate::verdict::{Verdict, Violation};
+
+/// The end of the entry list.
+const NIL: usize = usize::MAX;
+
+/// What the search found, with what a report needs to draw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SearchOutcome {
+    /// The verdict for the whole history.
+    pub verdict: Verdict,
+    /// The longest linearizable prefix found, as operation indices in linearization order
+    /// (per partition, concatenated; for an `Ok` verdict, a full linearization).
+    pub linearized: Vec<usize>,
+    /// For a violation: the operation that could not be linearized after the longest prefix.
+    pub failed_op: Option<usize>,
+}
+
+/// A fixed, seedless hasher (FxHash's multiply-rotate): the memo set is only probed for
+/// membership, never iterated, so no order can leak; the hasher is fixed all the same.
+#[derive(Default, Clone, Copy)]
+struct FxHasher {
+    hash: u64,
+}
+
+impl Hasher for FxHasher {
+    fn finish(&self) -> u64 {
+        self.hash
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0_u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.write_u64(u64::from_le_bytes(word));
+        }
+    }
+
+    fn write_u64(&mut self, value: u64) {
+        self.hash = (self.hash.rotate_left(5) ^ value).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+
+    fn write_usize(&mut self, value: usize) {
+        self.write_u64(value as u64);
+    }
+}
+
+// The memo set is only probed (insert/contains), never iterated, and its hasher is fixed.
+#[allow(clippy::disallowed_types)]
+type MemoSet<S> = HashSet<(Vec<u64>, S), BuildHasherDefault<FxHasher>>;
+
+/// Steps given to each unfinished partition per round; doubled every round, so that one hard
+/// partition cannot starve a violation that another partition would show quickly.
+const ROUND_STEPS_FIRST: u64 = 4096;
+
+/// Checks a whole history against `model`: partitions it and searches the parts round-robin
+/// (each round gives every unfinished part twice the steps of the last), so a violation in an
+/// easy part is found even when another part is hard. A violation in any part wins; otherwise an
+/// exhausted budget gives `Unknown`; only when every part is linearizable is the verdict `Ok`.
+pub fn check_operations<M: Model>(
+    model: &M,
+    ops: &[Operation<M::Input, M::Output>],
+    budget: &mut Budget<'_>,
+) -> SearchOutcome {
+    let mut searches: Vec<PartSearch<'_, M>> = model
+        .partition(ops)
+        .into_iter()
+        .map(|part| PartSearch::new(model, ops, part))
+        .collect();
+    let mut done: Vec<Option<SearchOutcome>> = searches.iter().map(|_| None).collect();
+    let mut round_steps = ROUND_STEPS_FIRST;
+    while done.iter().any(Option::is_none) {
+        for (search, slot) in searches.iter_mut().zip(done.iter_mut()) {
+            if slot.is_some() {
+                continue;
+            }
+            let Some(outcome) = search.run(budget, round_steps) else {
+                continue;
+            };
+            let violated = outcome.verdict.is_violation();
+            let exhausted = outcome.verdict.is_unknown();
+            *slot = Some(outcome);
+            if violated || exhausted {
+                return combine(searches, done);
+            }
+        }
+        round_steps = round_steps.saturating_mul(2);
+    }
+    combine(searches, done)
+}
+
+/// Puts the parts' outcomes together; parts never finished count as `Unknown` with their best
+/// prefix.
+fn combine<M: Model>(
+    searches: Vec<PartSearch<'_, M>>,
+    done: Vec<Option<SearchOutcome>>,
+) -> SearchOutcome {
+    let mut outcome = SearchOutcome {
+        verdict: Verdict::Ok,
+        linearized: Vec::new(),
+        failed_op: None,
+    };
+    let mut unfinished = 0;
+    for (search, slot) in searches.iter().zip(done) {
+        let part = slot.unwrap_or_else(|| {
+            unfinished += 1;
+            search.paused_outcome()
+        });
+        if part.verdict.is_violation() && !outcome.verdict.is_violation() {
+            outcome.failed_op = part.failed_op;
+        }
+        outcome.linearized.extend(part.linearized);
+        outcome.verdict = outcome.verdict.and(part.verdict);
+    }
+    if let Verdict::Unknown(reason) = &mut outcome.verdict
+        && unfinished > 0
+    {
+        reason.push_str(&format!(" ({unfinished} partitions unfinished)"));
+    }
+    outcome
+}
+
+/// The doubly linked list of call and return entries, in time order, that the search lifts
+/// operations out of (and puts them back into) as it linearizes and backtracks.
+struct Entries {
+    /// Invariant: `next`/`prev` describe one list starting at `head`; node `2*i` is operation
+    /// `i`'s call and `2*i + 1` its return, and a call always precedes its return.
+    next: Vec<usize>,
+    prev: Vec<usize>,
+    head: usize,
+}
+
+impl Entries {
+    fn new(times: &[(u64, u64)]) -> Self {
+        let n = times.len();
+        let mut order: Vec<(u64, u8, usize)> = Vec::with_capacity(2 * n);
+        for (i, &(call, ret)) in times.iter().enumerate() {
+            order.push((call, 0, 2 * i));
+            order.push((ret, 1, 2 * i + 1));
+        }
+        // At equal times calls come first, so equal timestamps count as concurrent.
+        order.sort_unstable();
+        let head = 2 * n;
+        let mut next = vec![NIL; 2 * n + 1];
+        let mut prev = vec![NIL; 2 * n + 1];
+        let mut last = head;
+        for &(_, _, node) in &order {
+            next[last] = node;
+            prev[node] = last;
+            last = node;
+        }
+        Self { next, prev, head }
+    }
+
+    fn first(&self) -> usize {
+        self.next[self.head]
+    }
+
+    fn unlink(&mut self, node: usize) {
+        let (p, n) = (self.prev[node], self.next[node]);
+        self.next[p] = n;
+        if n != NIL {
+            self.prev[n] = p;
+        }
+    }
+
+    fn relink(&mut self, node: usize) {
+        let (p, n) = (self.prev[node], self.next[node]);
+        self.next[p] = node;
+        if n != NIL {
+            self.prev[n] = node;
+        }
+    }
+
+    fn lift(&mut self, op: usize) {
+        self.unlink(2 * op);
+        self.unlink(2 * op + 1);
+    }
+
+    fn unlift(&mut self, op: usize) {
+        self.relink(2 * op + 1);
+        self.relink(2 * op);
+    }
+}
+
+/// The search over one partition, resumable: [`PartSearch::run`] works for a number of steps and
+/// either finishes or pauses where it was.
+struct PartSearch<'a, M: Model> {
+    model: &'a M,
+    ops: &'a [Operation<M::Input, M::Output>],
+    /// Invariant: local operation `i` is `ops[part[i]]`.
+    part: Vec<usize>,
+    entries: Entries,
+    /// Invariant: bit `i` is set iff local operation `i` is on `stack`.
+    linearized: Vec<u64>,
+    memo: MemoSet<M::State>,
+    state: M::State,
+    /// The linearized operations, each with the state before it.
+    stack: Vec<(usize, M::State)>,
+    best: Vec<usize>,
+    failed: Option<usize>,
+    entry: usize,
+}
+
+impl<'a, M: Model> PartSearch<'a, M> {
+    fn new(model: &'a M, ops: &'a [Operation<M::Input, M::Output>], part: Vec<usize>) -> Self {
+        let times: Vec<(u64, u64)> = part
+            .iter()
+            .map(|&g| (ops[g].invoke_time, ops[g].return_time.unwrap_or(u64::MAX)))
+            .collect();
+        let entries = Entries::new(&times);
+        let entry = entries.first();
+        Self {
+            model,
+            ops,
+            linearized: vec![0_u64; part.len().div_ceil(64)],
+            part,
+            entries,
+            memo: MemoSet::default(),
+            state: model.init(),
+            stack: Vec::new(),
+            best: Vec::new(),
+            failed: None,
+            entry,
+        }
+    }
+
+    fn global(&self, locals: &[usize]) -> Vec<usize> {
+        locals.iter().map(|&i| self.part[i]).collect()
+    }
+
+    /// What is known of a part that has not finished.
+    fn paused_outcome(&self) -> SearchOutcome {
+        let reason = "search unfinished".to_owned();
+        SearchOutcome {
+            verdict: Verdict::Unknown(reason),
+            linearized: self.global(&self.best),
+            failed_op: None,
+        }
+    }
+
+    /// Searches for up to `steps` steps. Returns the outcome when the part is decided or the
+    /// budget ran out, `None` when it only paused.
+    fn run(&mut self, budget: &mut Budget<'_>, steps: u64) -> Option<SearchOutcome> {
+        for _ in 0..steps {
+            if self.entries.first() == NIL {
+                let linearized: Vec<usize> =
+                    self.stack.iter().map(|&(i, _)| self.part[i]).collect();
+                return Some(SearchOutcome {
+                    verdict: Verdict::Ok,
+                    linearized,
+                    failed_op: None,
+                });
+            }
+            if budget.tick() {
+                let verdict = Verdict::Unknown(budget.exhausted_reason());
+                return Some(SearchOutcome {
+                    verdict,
+                    ..self.paused_outcome()
+                });
+            }
+            if let Some(outcome) = self.step() {
+                return Some(outcome);
+            }
+        }
+        None
+    }
+
+    /// One step of the search: try to linearize the current call entry, or backtrack at a
+    /// return entry. Returns an outcome only for a violation.
+    fn step(&mut self) -> Option<SearchOutcome> {
+        let entry = self.entry;
+        let local = entry / 2;
+        if entry.is_multiple_of(2) {
+            let op = &self.ops[self.part[local]];
+            if let Some(next_state) = self.model.step(&self.state, &op.input, op.output.as_ref()) {
+                set_bit(&mut self.linearized, local, true);
+                if self
+                    .memo
+                    .insert((self.linearized.clone(), next_state.clone()))
+                {
+                    let previous = std::mem::replace(&mut self.state, next_state);
+                    self.stack.push((local, previous));
+                    self.entries.lift(local);
+                    if self.stack.len() > self.best.len() {
+                        self.best = self.stack.iter().map(|&(i, _)| i).collect();
+                        self.failed = None;
+                    }
+                    self.entry = self.entries.first();
+                    return None;
+                }
+                set_bit(&mut self.linearized, local, false);
+            }
+            self.entry = self.entries.next[entry];
+            return None;
+        }
+        if self.stack.len() == self.best.len() && self.failed.is_none() {
+            self.failed = Some(local);
+        }
+        let Some((popped, previous)) = self.stack.pop() else {
+            let failed = self.failed.unwrap_or(local);
+            return Some(violation(
+                self.model, self.ops, &self.part, &self.best, failed,
+            ));
+        };
+        set_bit(&mut self.linearized, popped, false);
+        self.state = previous;
+        self.entries.unlift(popped);
+        self.entry = self.entries.next[2 * popped];
+        None
+    }
+}
+
+fn violation<M: Model>(
+    model: &M,
+    ops: &[Operation<M::Input, M::Output>],
+    part: &[usize],
+    best: &[usize],
+    failed_local: usize,
+) -> SearchOutcome {
+    let failed_op = part[failed_local];
+    let op = &ops[failed_op];
+    let explanation = format!(
+        "not linearizable: {} (line {}) cannot be linearized after the longest linearizable \
+         prefix of {} of {} operations in its partition",
+        model.describe(op),
+        op.line,
+        best.len(),
+        part.len()
+    );
+    SearchOutcome {
+        verdict: Verdict::Violation(Violation::new(
+            "linearizability",
+            explanation,
+            Some(failed_op),
+        )),
+        linearized: best.iter().map(|&i| part[i]).collect(),
+        failed_op: Some(failed_op),
+    }
+}
+
+fn set_bit(bits: &mut [u64], index: usize, value: bool) {
+    let mask = 1_u64 << (index % 64);
+    if value {
+        bits[index / 64] |= mask;
+    } else {
+        bits[index / 64] &= !mask;
+    }
+}

@@ -1,0 +1,40 @@
+//! Compaction: physical removal of every revision that no read at or after the compact
+//! revision can reach, in the same redb transaction as the new compact revision.
+
+use crate::error::{MvccError, Result, backend};
+use crate::store::{Applied, Store};
+use crate::types::{CompactionRequest, CompactionResponse, ResponseHeader};
+
+impl Store {
+    /// Applies a Compact as raft entry `index`. Keeps, for every key, its latest revision at
+    /// or below `req.revision` (unless that is a delete) and everything above.
+    pub fn compact(
+        &mut self,
+        index: u64,
+        req: &CompactionRequest,
+    ) -> Result<Applied<CompactionResponse>> {
+        self.begin_apply(index)?;
+        let revision = req.revision;
+        if revision <= self.compact_revision {
+            return Err(MvccError::Compacted);
+        }
+        if revision > self.current_revision {
+            return Err(MvccError::FutureRevision);
+        }
+        self.write(false, |ctx| {
+            for removed in ctx.index.compact(revision) {
+                ctx.kv.remove(removed.to_key()).map_err(backend)?;
+            }
+            ctx.compact_revision = revision;
+            Ok(())
+        })?;
+        assert_eq!(self.compact_revision, revision, "compaction not recorded");
+        let response = CompactionResponse {
+            header: ResponseHeader::at(self.current_revision),
+        };
+        Ok(Applied {
+            response,
+            events: Vec::new(),
+        })
+    }
+}

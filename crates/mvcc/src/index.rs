@@ -1,0 +1,169 @@
+//! The in-memory key index (etcd's `treeIndex`): for every key, its revisions in order.
+//! Rebuilt from the `kv` table on open; values stay on disk.
+
+use std::collections::BTreeMap;
+use std::ops::Bound;
+
+use crate::revision::{KeyRange, Revision};
+
+/// One revision of one key as the index sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct IndexEntry {
+    /// Where the record is stored.
+    pub(crate) revision: Revision,
+    /// Create revision of the key's current life (0 for a tombstone).
+    pub(crate) create_revision: i64,
+    /// Version (0 marks a tombstone).
+    pub(crate) version: i64,
+    /// Attached lease (0 for none or a tombstone).
+    pub(crate) lease: i64,
+}
+
+impl IndexEntry {
+    pub(crate) fn is_tombstone(&self) -> bool {
+        self.version == 0
+    }
+}
+
+/// All keys with their entries.
+///
+/// Invariant: each key's entries are strictly increasing by revision, non-empty, the first one
+/// is not a tombstone, and two tombstones are never adjacent.
+#[derive(Debug, Default)]
+pub(crate) struct KeyIndex {
+    keys: BTreeMap<Vec<u8>, Vec<IndexEntry>>,
+}
+
+/// The live entry of `entries` at revision `at`, if any.
+fn live_at(entries: &[IndexEntry], at: i64) -> Option<&IndexEntry> {
+    let position = entries.partition_point(|entry| entry.revision.main <= at);
+    let entry = entries.get(position.checked_sub(1)?)?;
+    (!entry.is_tombstone()).then_some(entry)
+}
+
+impl KeyIndex {
+    /// The key's live entry at revision `at`.
+    pub(crate) fn get(&self, key: &[u8], at: i64) -> Option<&IndexEntry> {
+        live_at(self.keys.get(key)?, at)
+    }
+
+    /// Every key in `range` alive at `at`, in key order.
+    pub(crate) fn live_in<'a>(
+        &'a self,
+        range: KeyRange<'a>,
+        at: i64,
+    ) -> Box<dyn Iterator<Item = (&'a [u8], &'a IndexEntry)> + 'a> {
+        let bounds: (Bound<&[u8]>, Bound<&[u8]>) = match range {
+            KeyRange::Single(key) => (Bound::Included(key), Bound::Included(key)),
+            KeyRange::From(key) => (Bound::Included(key), Bound::Unbounded),
+            KeyRange::Between(key, end) if key < end => {
+                (Bound::Included(key), Bound::Excluded(end))
+            }
+            KeyRange::Between(..) => return Box::new(std::iter::empty()),
+        };
+        Box::new(
+            self.keys
+                .range::<[u8], _>(bounds)
+                .filter_map(move |(key, entries)| Some((key.as_slice(), live_at(entries, at)?))),
+        )
+    }
+
+    /// Records a put of `key` at `revision`; returns the new entry and the previous live one.
+    pub(crate) fn put(
+        &mut self,
+        key: &[u8],
+        revision: Revision,
+        lease: i64,
+    ) -> (IndexEntry, Option<IndexEntry>) {
+        let entries = self.keys.entry(key.to_vec()).or_default();
+        let previous = entries
+            .last()
+            .copied()
+            .filter(|entry| !entry.is_tombstone());
+        if let Some(last) = entries.last() {
+            assert!(last.revision < revision, "index revisions must grow");
+        }
+        let entry = match previous {
+            Some(previous) => IndexEntry {
+                revision,
+                create_revision: previous.create_revision,
+                version: previous.version + 1,
+                lease,
+            },
+            None => IndexEntry {
+                revision,
+                create_revision: revision.main,
+                version: 1,
+                lease,
+            },
+        };
+        entries.push(entry);
+        (entry, previous)
+    }
+
+    /// Records the deletion of a live key at `revision`; returns the entry it ended.
+    pub(crate) fn tombstone(&mut self, key: &[u8], revision: Revision) -> Option<IndexEntry> {
+        let entries = self.keys.get_mut(key)?;
+        let previous = entries
+            .last()
+            .copied()
+            .filter(|entry| !entry.is_tombstone())?;
+        assert!(previous.revision < revision, "index revisions must grow");
+        entries.push(IndexEntry {
+            revision,
+            create_revision: 0,
+            version: 0,
+            lease: 0,
+        });
+        Some(previous)
+    }
+
+    /// Removes the newest entry of `key` (rolling back a failed write).
+    pub(crate) fn pop(&mut self, key: &[u8]) {
+        if let Some(entries) = self.keys.get_mut(key) {
+            entries.pop();
+            if entries.is_empty() {
+                self.keys.remove(key);
+            }
+        }
+    }
+
+    /// Appends an entry read from disk (in revision order); false if it breaks an invariant.
+    pub(crate) fn restore(&mut self, key: &[u8], entry: IndexEntry) -> bool {
+        let entries = self.keys.entry(key.to_vec()).or_default();
+        let fits = match entries.last() {
+            None => !entry.is_tombstone(),
+            Some(last) => {
+                last.revision < entry.revision && !(last.is_tombstone() && entry.is_tombstone())
+            }
+        };
+        if fits {
+            entries.push(entry);
+        }
+        fits
+    }
+
+    /// Drops every revision that compaction at `at` makes unreachable: for each key, all
+    /// revisions `<= at` except the latest one, and that one too if it is a tombstone.
+    /// Returns the removed revisions in key order.
+    pub(crate) fn compact(&mut self, at: i64) -> Vec<Revision> {
+        let mut removed = Vec::new();
+        self.keys.retain(|_, entries| {
+            let position = entries.partition_point(|entry| entry.revision.main <= at);
+            let Some(mut keep_from) = position.checked_sub(1) else {
+                return true;
+            };
+            if entries[keep_from].is_tombstone() {
+                keep_from += 1;
+            }
+            removed.extend(entries.drain(..keep_from).map(|entry| entry.revision));
+            !entries.is_empty()
+        });
+        removed
+    }
+
+    /// Number of keys with any entry (live or not).
+    pub(crate) fn key_count(&self) -> usize {
+        self.keys.len()
+    }
+}

@@ -1,0 +1,317 @@
+//! Txn: compares evaluated on the state before the txn (nested ones too, as etcd's
+//! `compareToPath`), checks of the chosen path (puts, then ranges), then execution in one
+//! revision.
+
+use std::cmp::Ordering;
+
+use redb::{ReadableDatabase, ReadableTable};
+
+use crate::error::{MvccError, Result, backend};
+use crate::range::range_at;
+use crate::revision::RevisionKey;
+use crate::store::{Applied, KV, Store};
+use crate::types::{
+    Compare, CompareResult, CompareTarget, KeyValue, RangeRequest, RequestOp, ResponseHeader,
+    ResponseOp, TargetUnion, TxnRequest, TxnResponse,
+};
+use crate::validate;
+use crate::write::WriteCtx;
+
+/// The branches a txn takes: whether its compares held, and the same for each nested txn of
+/// the chosen branch, in order.
+#[derive(Debug)]
+struct Path {
+    succeeded: bool,
+    nested: Vec<Path>,
+}
+
+impl Path {
+    fn branch<'r>(&self, req: &'r TxnRequest) -> &'r [RequestOp] {
+        if self.succeeded {
+            &req.success
+        } else {
+            &req.failure
+        }
+    }
+}
+
+/// The state before the txn, for compares and checks.
+struct View<'a, T> {
+    store: &'a Store,
+    table: &'a T,
+}
+
+impl<T: ReadableTable<RevisionKey, &'static [u8]>> View<'_, T> {
+    fn range(&self, req: &RangeRequest) -> Result<Vec<KeyValue>> {
+        let store = self.store;
+        let response = range_at(
+            &store.index,
+            self.table,
+            store.current_revision,
+            store.compact_revision,
+            req,
+        )?;
+        Ok(response.kvs)
+    }
+
+    fn compare(&self, compare: &Compare) -> Result<bool> {
+        let request = RangeRequest {
+            key: compare.key.clone(),
+            range_end: compare.range_end.clone(),
+            ..Default::default()
+        };
+        let kvs = self.range(&request)?;
+        if kvs.is_empty() {
+            // A VALUE compare on missing keys always fails; others see a zero KeyValue.
+            return Ok(
+                compare.target != CompareTarget::Value && compare_kv(compare, &KeyValue::default())
+            );
+        }
+        Ok(kvs.iter().all(|kv| compare_kv(compare, kv)))
+    }
+
+    fn path(&self, req: &TxnRequest) -> Result<Path> {
+        let mut succeeded = true;
+        for compare in &req.compare {
+            if !self.compare(compare)? {
+                succeeded = false;
+                break;
+            }
+        }
+        let mut path = Path {
+            succeeded,
+            nested: Vec::new(),
+        };
+        for op in path.branch(req) {
+            if let RequestOp::Txn(nested) = op {
+                let nested_path = self.path(nested)?;
+                path.nested.push(nested_path);
+            }
+        }
+        Ok(path)
+    }
+
+    /// etcd's `checkPut` over the chosen path: key existence for ignore_*, then the lease.
+    fn check_puts(&self, req: &TxnRequest, path: &Path) -> Result<()> {
+        let mut nested = path.nested.iter();
+        for op in path.branch(req) {
+            match op {
+                RequestOp::Put(put) => {
+                    let at = self.store.current_revision;
+                    if (put.ignore_value || put.ignore_lease)
+                        && self.store.index.get(&put.key, at).is_none()
+                    {
+                        return Err(MvccError::KeyNotFound);
+                    }
+                    if put.lease != 0 && !self.store.leases.contains(put.lease) {
+                        return Err(MvccError::LeaseNotFound);
+                    }
+                }
+                RequestOp::Txn(txn) => {
+                    let Some(inner) = nested.next() else { continue };
+                    self.check_puts(txn, inner)?;
+                }
+                RequestOp::Range(_) | RequestOp::DeleteRange(_) => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// etcd's `checkRange` over the chosen path (note: a negative revision below the compact
+    /// revision is an error here, though a plain Range would read the latest).
+    fn check_ranges(&self, req: &TxnRequest, path: &Path) -> Result<()> {
+        let mut nested = path.nested.iter();
+        for op in path.branch(req) {
+            match op {
+                RequestOp::Range(range) if range.revision != 0 => {
+                    if range.revision > self.store.current_revision {
+                        return Err(MvccError::FutureRevision);
+                    }
+                    if range.revision < self.store.compact_revision {
+                        return Err(MvccError::Compacted);
+                    }
+                }
+                RequestOp::Txn(txn) => {
+                    let Some(inner) = nested.next() else { continue };
+                    self.check_ranges(txn, inner)?;
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+fn compare_kv(compare: &Compare, kv: &KeyValue) -> bool {
+    let number = |wanted: fn(&TargetUnion) -> Option<i64>| -> i64 {
+        compare.target_union.as_ref().and_then(wanted).unwrap_or(0)
+    };
+    let ordering = match compare.target {
+        CompareTarget::Value => {
+            let operand = match &compare.target_union {
+                Some(TargetUnion::Value(value)) => value.as_slice(),
+                _ => &[],
+            };
+            kv.value.as_slice().cmp(operand)
+        }
+        CompareTarget::Version => kv.version.cmp(&number(|u| match u {
+            TargetUnion::Version(v) => Some(*v),
+            _ => None,
+        })),
+        CompareTarget::Create => kv.create_revision.cmp(&number(|u| match u {
+            TargetUnion::CreateRevision(v) => Some(*v),
+            _ => None,
+        })),
+        CompareTarget::Mod => kv.mod_revision.cmp(&number(|u| match u {
+            TargetUnion::ModRevision(v) => Some(*v),
+            _ => None,
+        })),
+        CompareTarget::Lease => kv.lease.cmp(&number(|u| match u {
+            TargetUnion::Lease(v) => Some(*v),
+            _ => None,
+        })),
+    };
+    match compare.result {
+        CompareResult::Equal => ordering == Ordering::Equal,
+        CompareResult::NotEqual => ordering != Ordering::Equal,
+        CompareResult::Greater => ordering == Ordering::Greater,
+        CompareResult::Less => ordering == Ordering::Less,
+    }
+}
+
+/// Whether the txn (both branches, nested too) has no put and no delete.
+fn is_read_only(req: &TxnRequest) -> bool {
+    req.success.iter().chain(&req.failure).all(|op| match op {
+        RequestOp::Range(_) => true,
+        RequestOp::Put(_) | RequestOp::DeleteRange(_) => false,
+        RequestOp::Txn(nested) => is_read_only(nested),
+    })
+}
+
+/// Runs the chosen branch inside the write transaction.
+fn execute(
+    ctx: &mut WriteCtx<'_>,
+    req: &TxnRequest,
+    path: &Path,
+    header: ResponseHeader,
+) -> Result<TxnResponse> {
+    let mut nested = path.nested.iter();
+    let mut responses = Vec::new();
+    for op in path.branch(req) {
+        let response = match op {
+            RequestOp::Range(range) => ResponseOp::Range(ctx.range(range)?),
+            RequestOp::Put(put) => ResponseOp::Put(ctx.put(put)?),
+            RequestOp::DeleteRange(delete) => ResponseOp::DeleteRange(ctx.delete_range(delete)?),
+            RequestOp::Txn(txn) => {
+                let inner = nested
+                    .next()
+                    .ok_or_else(|| MvccError::Backend("txn path lost a nested txn".into()))?;
+                ResponseOp::Txn(execute(ctx, txn, inner, ResponseHeader::default())?)
+            }
+        };
+        responses.push(response);
+    }
+    Ok(TxnResponse {
+        header,
+        succeeded: path.succeeded,
+        responses,
+    })
+}
+
+/// Runs the chosen branch of a read-only txn against the current state.
+fn execute_read_only<T>(view: &View<'_, T>, req: &TxnRequest, path: &Path) -> Result<TxnResponse>
+where
+    T: ReadableTable<RevisionKey, &'static [u8]>,
+{
+    let mut nested = path.nested.iter();
+    let mut responses = Vec::new();
+    for op in path.branch(req) {
+        let response = match op {
+            RequestOp::Range(range) => {
+                let store = view.store;
+                let at = store.current_revision;
+                ResponseOp::Range(range_at(
+                    &store.index,
+                    view.table,
+                    at,
+                    store.compact_revision,
+                    range,
+                )?)
+            }
+            RequestOp::Txn(txn) => {
+                let inner = nested
+                    .next()
+                    .ok_or_else(|| MvccError::Backend("txn path lost a nested txn".into()))?;
+                ResponseOp::Txn(execute_read_only(view, txn, inner)?)
+            }
+            RequestOp::Put(_) | RequestOp::DeleteRange(_) => {
+                return Err(MvccError::Backend("write in a read-only txn".into()));
+            }
+        };
+        responses.push(response);
+    }
+    let header = ResponseHeader::default();
+    Ok(TxnResponse {
+        header,
+        succeeded: path.succeeded,
+        responses,
+    })
+}
+
+impl Store {
+    /// Applies a Txn as raft entry `index`. A txn that changes nothing keeps the revision.
+    pub fn txn(&mut self, index: u64, req: &TxnRequest) -> Result<Applied<TxnResponse>> {
+        self.begin_apply(index)?;
+        validate::check_txn(req, self.config.txn_ops_max)?;
+        let read_only = is_read_only(req);
+        let path = {
+            let read = self.db.begin_read().map_err(backend)?;
+            let table = read.open_table(KV).map_err(backend)?;
+            let view = View {
+                store: self,
+                table: &table,
+            };
+            let path = view.path(req)?;
+            if !read_only {
+                view.check_puts(req, &path)?;
+            }
+            view.check_ranges(req, &path)?;
+            if read_only {
+                let mut response = execute_read_only(&view, req, &path)?;
+                response.header = ResponseHeader::at(self.current_revision);
+                return Ok(Applied {
+                    response,
+                    events: Vec::new(),
+                });
+            }
+            path
+        };
+        let (mut response, events) = self.write(false, |ctx| {
+            execute(ctx, req, &path, ResponseHeader::default())
+        })?;
+        response.header = ResponseHeader::at(self.current_revision);
+        Ok(Applied { response, events })
+    }
+
+    /// Serves a read-only Txn (no put or delete anywhere in it) without consuming a raft
+    /// index, as etcd serves them; returns `None` for a txn that writes, which must go
+    /// through [`Store::txn`].
+    pub fn txn_read_only(&self, req: &TxnRequest) -> Result<Option<TxnResponse>> {
+        self.check_usable()?;
+        validate::check_txn(req, self.config.txn_ops_max)?;
+        if !is_read_only(req) {
+            return Ok(None);
+        }
+        let read = self.db.begin_read().map_err(backend)?;
+        let table = read.open_table(KV).map_err(backend)?;
+        let view = View {
+            store: self,
+            table: &table,
+        };
+        let path = view.path(req)?;
+        view.check_ranges(req, &path)?;
+        let mut response = execute_read_only(&view, req, &path)?;
+        response.header = ResponseHeader::at(self.current_revision);
+        Ok(Some(response))
+    }
+}

@@ -1,0 +1,278 @@
+//! Watch matching for one watch stream: which watchers an applied revision's events reach,
+//! catch-up from history for watchers that start in the past, and the compaction cancel.
+//!
+//! Protocol: [`WatchStream::create`] returns the created response, then the catch-up
+//! responses (or a compacted cancel); after every apply the member passes that apply's events
+//! to [`WatchStream::notify`] of every stream. Both return responses in the order to send.
+
+use std::collections::BTreeMap;
+
+use redb::ReadableDatabase;
+
+use crate::codec;
+use crate::error::{MvccError, Result, backend};
+use crate::revision::{KeyRange, Revision};
+use crate::store::{KV, Store};
+use crate::types::{
+    Event, EventType, FilterType, KeyValue, RangeRequest, ResponseHeader, WatchCreateRequest,
+    WatchResponse,
+};
+
+/// One watcher.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Watcher {
+    key: Vec<u8>,
+    range_end: Vec<u8>,
+    /// Events below this revision are not reported (they were sent, or precede the start).
+    next_revision: i64,
+    no_put: bool,
+    no_delete: bool,
+    prev_kv: bool,
+}
+
+impl Watcher {
+    fn wants(&self, event: &Event) -> bool {
+        if event.kv.mod_revision < self.next_revision {
+            return false;
+        }
+        let filtered = match event.r#type {
+            EventType::Put => self.no_put,
+            EventType::Delete => self.no_delete,
+        };
+        !filtered && KeyRange::new(&self.key, &self.range_end).contains(&event.kv.key)
+    }
+}
+
+/// The watchers of one gRPC watch stream, by watch ID.
+#[derive(Debug, Default)]
+pub struct WatchStream {
+    watchers: BTreeMap<i64, Watcher>,
+    /// The next automatically assigned ID (IDs start at 0, as in etcd).
+    next_id: i64,
+}
+
+fn canceled(watch_id: i64, revision: i64, reason: &MvccError) -> WatchResponse {
+    WatchResponse {
+        header: ResponseHeader::at(revision),
+        watch_id,
+        created: true,
+        canceled: true,
+        cancel_reason: reason.to_string(),
+        ..Default::default()
+    }
+}
+
+impl WatchStream {
+    /// An empty stream.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The active watch IDs, ascending.
+    pub fn watch_ids(&self) -> Vec<i64> {
+        self.watchers.keys().copied().collect()
+    }
+
+    /// Creates a watcher. Returns the created response followed by catch-up responses from
+    /// `start_revision` (or by a cancel with `compact_revision` when that is compacted).
+    pub fn create(
+        &mut self,
+        store: &Store,
+        req: &WatchCreateRequest,
+    ) -> Result<Vec<WatchResponse>> {
+        store.check_usable()?;
+        let current = store.revision();
+        if req.start_revision < 0 {
+            return Ok(vec![canceled(-1, current, &MvccError::Compacted)]);
+        }
+        let id = if req.watch_id == 0 {
+            while self.watchers.contains_key(&self.next_id) {
+                self.next_id += 1;
+            }
+            self.next_id += 1;
+            self.next_id - 1
+        } else if self.watchers.contains_key(&req.watch_id) {
+            return Ok(vec![canceled(-1, current, &MvccError::WatchDuplicateId)]);
+        } else {
+            req.watch_id
+        };
+        let key = if req.key.is_empty() {
+            vec![0]
+        } else {
+            req.key.clone()
+        };
+        let watcher = Watcher {
+            key,
+            range_end: req.range_end.clone(),
+            next_revision: if req.start_revision == 0 {
+                current + 1
+            } else {
+                req.start_revision
+            },
+            no_put: req.filters.contains(&FilterType::NoPut),
+            no_delete: req.filters.contains(&FilterType::NoDelete),
+            prev_kv: req.prev_kv,
+        };
+        let created = WatchResponse {
+            header: ResponseHeader::at(current),
+            watch_id: id,
+            created: true,
+            ..Default::default()
+        };
+        let mut responses = vec![created];
+        if watcher.next_revision < store.compact_revision() {
+            responses.push(WatchResponse {
+                header: ResponseHeader::at(current),
+                watch_id: id,
+                canceled: true,
+                compact_revision: store.compact_revision(),
+                cancel_reason: MvccError::Compacted.to_string(),
+                ..Default::default()
+            });
+            return Ok(responses);
+        }
+        let catch_up = if watcher.next_revision <= current {
+            history(store, watcher.next_revision, current)?
+        } else {
+            Vec::new()
+        };
+        let batch_max = store.config().watch_catch_up_revisions_max;
+        let mut batch: Vec<Event> = Vec::new();
+        let mut batch_revisions = 0usize;
+        for event in catch_up {
+            if !watcher.wants(&event) {
+                continue;
+            }
+            let new_revision = batch
+                .last()
+                .is_none_or(|last| last.kv.mod_revision != event.kv.mod_revision);
+            if new_revision && batch_revisions == batch_max {
+                responses.push(events_response(id, current, std::mem::take(&mut batch)));
+                batch_revisions = 0;
+            }
+            batch_revisions += usize::from(new_revision);
+            batch.push(with_prev_kv(store, &watcher, event));
+        }
+        if !batch.is_empty() {
+            responses.push(events_response(id, current, batch));
+        }
+        let mut watcher = watcher;
+        watcher.next_revision = watcher.next_revision.max(current + 1);
+        self.watchers.insert(id, watcher);
+        Ok(responses)
+    }
+
+    /// Cancels a watcher; `None` if it does not exist.
+    pub fn cancel(&mut self, store: &Store, watch_id: i64) -> Option<WatchResponse> {
+        self.watchers.remove(&watch_id)?;
+        Some(WatchResponse {
+            header: ResponseHeader::at(store.revision()),
+            watch_id,
+            canceled: true,
+            ..Default::default()
+        })
+    }
+
+    /// Matches one apply's events (all of one revision, as [`crate::Applied::events`]) against
+    /// every watcher: one response per watcher that wants any of them, by watch ID.
+    pub fn notify(&mut self, store: &Store, events: &[Event]) -> Result<Vec<WatchResponse>> {
+        store.check_usable()?;
+        let mut responses = Vec::new();
+        let Some(revision) = events.first().map(|event| event.kv.mod_revision) else {
+            return Ok(responses);
+        };
+        assert!(
+            events.iter().all(|event| event.kv.mod_revision == revision),
+            "notify takes the events of one revision"
+        );
+        for (id, watcher) in &mut self.watchers {
+            let matched: Vec<Event> = events
+                .iter()
+                .filter(|event| watcher.wants(event))
+                .map(|event| with_prev_kv(store, watcher, event.clone()))
+                .collect();
+            if revision >= watcher.next_revision {
+                watcher.next_revision = revision + 1;
+            }
+            if !matched.is_empty() {
+                responses.push(events_response(*id, store.revision(), matched));
+            }
+        }
+        Ok(responses)
+    }
+}
+
+fn events_response(watch_id: i64, revision: i64, events: Vec<Event>) -> WatchResponse {
+    WatchResponse {
+        header: ResponseHeader::at(revision),
+        watch_id,
+        events,
+        ..Default::default()
+    }
+}
+
+/// Adds the previous kv as etcd's watch server does: the key read at `mod_revision - 1`,
+/// left out for creations and when that revision is compacted.
+fn with_prev_kv(store: &Store, watcher: &Watcher, mut event: Event) -> Event {
+    let is_create =
+        event.r#type == EventType::Put && event.kv.create_revision == event.kv.mod_revision;
+    if !watcher.prev_kv || is_create {
+        return event;
+    }
+    let request = RangeRequest {
+        key: event.kv.key.clone(),
+        revision: event.kv.mod_revision - 1,
+        ..Default::default()
+    };
+    event.prev_kv = store
+        .range(&request)
+        .ok()
+        .and_then(|response| response.kvs.into_iter().next());
+    event
+}
+
+/// Every stored event with main revision in `[from, to]`, in revision order.
+pub(crate) fn history(store: &Store, from: i64, to: i64) -> Result<Vec<Event>> {
+    let (Ok(from), Ok(to)) = (u64::try_from(from), u64::try_from(to)) else {
+        return Ok(Vec::new());
+    };
+    let read = store.db.begin_read().map_err(backend)?;
+    let table = read.open_table(KV).map_err(backend)?;
+    let mut events = Vec::new();
+    for item in table.range((from, 0)..=(to, u64::MAX)).map_err(backend)? {
+        let (key, value) = item.map_err(backend)?;
+        let revision = Revision::from_key(key.value())?;
+        let record = codec::decode(revision, value.value())?;
+        events.push(if record.tombstone {
+            let kv = KeyValue {
+                key: record.kv.key,
+                mod_revision: revision.main,
+                ..Default::default()
+            };
+            Event {
+                r#type: EventType::Delete,
+                kv,
+                prev_kv: None,
+            }
+        } else {
+            Event {
+                r#type: EventType::Put,
+                kv: record.kv,
+                prev_kv: None,
+            }
+        });
+    }
+    Ok(events)
+}
+
+impl Store {
+    /// Every event still stored with revision in `[from, to]`, in revision order (the
+    /// history watch catch-up reads). `from` below the compact revision is an error.
+    pub fn events(&self, from: i64, to: i64) -> Result<Vec<Event>> {
+        self.check_usable()?;
+        if from < self.compact_revision {
+            return Err(MvccError::Compacted);
+        }
+        history(self, from, to)
+    }
+}

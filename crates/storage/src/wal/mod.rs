@@ -33,11 +33,17 @@
 //!
 //! [`Wal::open`] reads every segment in order. A bad record in the last segment is a *torn
 //! tail*, repaired by cutting the segment before it, only when it is provably a partial write:
-//! the segment ends inside the record, or one of the record's 512-byte sector pieces is all
-//! zeros (a sector that never reached the disk). Records after a torn one are dropped with it:
-//! the disk may keep later sectors of the same unsynced write while losing earlier ones, so
-//! "valid bytes after the tear" is no sign of damage. Any other bad record, in any segment, stops
-//! the open with [`WalError::Corrupted`] naming the file, the offset and what was expected.
+//! the segment ends inside the record (its length is covered by the header checksum, so a
+//! damaged length cannot pass for this), or the checksum failed and one of the record's
+//! 512-byte-sector pieces is all zeros (a sector that never reached the disk). Records after a
+//! torn one are dropped with it: the disk may keep later sectors of the same unsynced write while
+//! losing earlier ones, so "valid bytes after the tear" is no sign of damage. Any other bad
+//! record, in any segment, stops the open with [`WalError::Corrupted`] naming the file, the
+//! offset and what was expected.
+//!
+//! Known limit (shared with etcd's WAL): damage to a *synced* record of the last segment whose
+//! bytes happen to hold an all-zero sector piece (say entry data of zeros) is taken for a tear,
+//! and the records from it on are dropped.
 //! After a successful open the last segment is synced, so what was read stays read.
 //!
 //! # Errors

@@ -1,8 +1,10 @@
 //! The WAL's on-disk record format: framing and payload codecs. Pure functions on bytes.
 //!
-//! A frame is `len: u32 LE | type: u8 | crc: u32 LE | payload (len bytes)`, where `crc` is the
-//! CRC32C of the first five bytes (length and type) followed by the payload. All integers are
-//! little endian and fixed width; nothing platform-sized reaches the disk.
+//! A frame is `len: u32 | type: u8 | payload crc: u32 | header crc: u32 | payload (len bytes)`,
+//! where the payload crc is the CRC32C of the payload and the header crc the CRC32C of the nine
+//! bytes before it. The header has its own checksum so that a damaged length is caught as
+//! damage, never mistaken for a record cut short by a crash. All integers are little endian and
+//! fixed width; nothing platform-sized reaches the disk.
 //!
 //! Payloads:
 //! - `SegmentHeader` (type 1): magic `b"INVARWAL"`, format version `u32`, segment sequence
@@ -16,7 +18,7 @@
 use invar_raft::{Entry, EntryKind, HardState, Index, Term};
 
 /// Bytes of a frame before its payload.
-pub(crate) const FRAME_HEADER_BYTES: usize = 9;
+pub(crate) const FRAME_HEADER_BYTES: usize = 13;
 /// The segment header's magic.
 pub(crate) const MAGIC: [u8; 8] = *b"INVARWAL";
 /// The format version written and accepted.
@@ -64,29 +66,40 @@ pub(crate) enum Record {
 /// Why the bytes at some offset are not a valid frame.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum FrameError {
-    /// The segment ends inside the frame header or payload.
-    Short { needed: u64, available: u64 },
-    /// The length field is larger than any record may be.
+    /// The segment ends inside the frame header.
+    ShortHeader { available: u64 },
+    /// The header's checksum does not match: its length and type cannot be trusted.
+    HeaderCrc { stored: u32, computed: u32 },
+    /// The (checksummed) length is larger than any record may be.
     TooLong { len: u64, max: u64 },
-    /// The type byte is unknown.
+    /// The (checksummed) type byte is unknown.
     UnknownType(u8),
-    /// The checksum does not match.
-    Crc { stored: u32, computed: u32 },
+    /// The segment ends inside the payload that a valid header announces.
+    ShortPayload { needed: u64, available: u64 },
+    /// The payload's checksum does not match.
+    PayloadCrc { stored: u32, computed: u32 },
 }
 
 impl FrameError {
     /// What the reader expected, for `Corrupted { expected }`.
     pub(crate) fn expected(&self) -> String {
         match self {
-            FrameError::Short { needed, available } => {
-                format!("a record of {needed} bytes, found only {available} before the end")
+            FrameError::ShortHeader { available } => format!(
+                "a record header of {FRAME_HEADER_BYTES} bytes, found only {available} \
+                 before the end"
+            ),
+            FrameError::HeaderCrc { stored, computed } => {
+                format!("record header crc32c {computed:#010x}, stored {stored:#010x}")
             }
             FrameError::TooLong { len, max } => {
                 format!("a record length of at most {max} bytes, found {len}")
             }
             FrameError::UnknownType(byte) => format!("a record type 1..=4, found {byte}"),
-            FrameError::Crc { stored, computed } => {
-                format!("record crc32c {computed:#010x}, stored {stored:#010x}")
+            FrameError::ShortPayload { needed, available } => {
+                format!("a record of {needed} bytes, found only {available} before the end")
+            }
+            FrameError::PayloadCrc { stored, computed } => {
+                format!("record payload crc32c {computed:#010x}, stored {stored:#010x}")
             }
         }
     }
@@ -96,13 +109,20 @@ impl FrameError {
 pub(crate) fn encode_frame(out: &mut Vec<u8>, record_type: RecordType, payload: &[u8]) {
     let len = u32::try_from(payload.len()).unwrap_or(u32::MAX);
     assert_eq!(len as usize, payload.len(), "record payload over 4 GiB");
-    let mut header = [0u8; 5];
-    header[..4].copy_from_slice(&len.to_le_bytes());
-    header[4] = record_type as u8;
-    let crc = crc32c::crc32c_append(crc32c::crc32c(&header), payload);
-    out.extend_from_slice(&header);
-    out.extend_from_slice(&crc.to_le_bytes());
+    let start = out.len();
+    out.extend_from_slice(&len.to_le_bytes());
+    out.push(record_type as u8);
+    out.extend_from_slice(&crc32c::crc32c(payload).to_le_bytes());
+    let header_crc = crc32c::crc32c(&out[start..]);
+    out.extend_from_slice(&header_crc.to_le_bytes());
     out.extend_from_slice(payload);
+    debug_assert_eq!(out.len() - start, FRAME_HEADER_BYTES + payload.len());
+}
+
+fn le_u32(bytes: &[u8]) -> u32 {
+    let mut array = [0u8; 4];
+    array.copy_from_slice(&bytes[..4]);
+    u32::from_le_bytes(array)
 }
 
 /// Decodes the frame at the start of `bytes`: its type, payload and total length. Never
@@ -113,37 +133,37 @@ pub(crate) fn decode_frame(
 ) -> Result<(RecordType, &[u8], usize), FrameError> {
     let available = bytes.len() as u64;
     let Some(header) = bytes.get(..FRAME_HEADER_BYTES) else {
-        return Err(FrameError::Short {
-            needed: FRAME_HEADER_BYTES as u64,
-            available,
-        });
+        return Err(FrameError::ShortHeader { available });
     };
-    let len = u64::from(u32::from_le_bytes([
-        header[0], header[1], header[2], header[3],
-    ]));
-    let type_byte = header[4];
-    let stored = u32::from_le_bytes([header[5], header[6], header[7], header[8]]);
+    let stored = le_u32(&header[9..]);
+    let computed = crc32c::crc32c(&header[..9]);
+    if stored != computed {
+        return Err(FrameError::HeaderCrc { stored, computed });
+    }
+    let len = u64::from(le_u32(header));
     if len > payload_bytes_max {
         return Err(FrameError::TooLong {
             len,
             max: payload_bytes_max,
         });
     }
+    let type_byte = header[4];
+    let record_type = RecordType::from_byte(type_byte).ok_or(FrameError::UnknownType(type_byte))?;
     let frame_len = FRAME_HEADER_BYTES as u64 + len;
     let Some(payload) = usize::try_from(frame_len)
         .ok()
         .and_then(|end| bytes.get(FRAME_HEADER_BYTES..end))
     else {
-        return Err(FrameError::Short {
+        return Err(FrameError::ShortPayload {
             needed: frame_len,
             available,
         });
     };
-    let computed = crc32c::crc32c_append(crc32c::crc32c(&header[..5]), payload);
-    if computed != stored {
-        return Err(FrameError::Crc { stored, computed });
+    let stored = le_u32(&header[5..]);
+    let computed = crc32c::crc32c(payload);
+    if stored != computed {
+        return Err(FrameError::PayloadCrc { stored, computed });
     }
-    let record_type = RecordType::from_byte(type_byte).ok_or(FrameError::UnknownType(type_byte))?;
     Ok((record_type, payload, FRAME_HEADER_BYTES + payload.len()))
 }
 
@@ -310,25 +330,30 @@ fn decode_entries(r: &mut Reader<'_>) -> Result<Vec<Entry>, &'static str> {
     Ok(entries)
 }
 
-/// Whether the bad frame at `bytes[offset..]` looks like a partial write rather than damage:
-/// the segment ends inside it, or one of its 512-byte-sector-aligned pieces is all zeros (a
-/// sector that never reached the disk).
+/// Whether the bad frame at `bytes[offset..]` looks like a partial write rather than damage.
+///
+/// Torn: the segment ends inside the frame (its length, if read, is covered by the header
+/// checksum, so a damaged length cannot fake this), or the frame has a 512-byte-sector-aligned
+/// piece of all zeros where the checksum failed (a sector that never reached the disk). A
+/// checksummed header with an impossible length or type is damage, never a tear.
 pub(crate) fn looks_torn(bytes: &[u8], offset: usize, error: &FrameError, sector: usize) -> bool {
-    let claimed_end = match error {
-        FrameError::Short { .. } => return true,
-        // Only the header is known to belong to this frame.
-        FrameError::TooLong { .. } => offset.saturating_add(FRAME_HEADER_BYTES),
-        FrameError::UnknownType(_) | FrameError::Crc { .. } => {
+    let (start, end) = match error {
+        FrameError::ShortHeader { .. } | FrameError::ShortPayload { .. } => return true,
+        FrameError::TooLong { .. } | FrameError::UnknownType(_) => return false,
+        FrameError::HeaderCrc { .. } => (offset, offset.saturating_add(FRAME_HEADER_BYTES)),
+        FrameError::PayloadCrc { .. } => {
             let len = bytes
                 .get(offset..offset + 4)
-                .map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize);
-            offset
-                .saturating_add(FRAME_HEADER_BYTES)
-                .saturating_add(len)
+                .map_or(0, |b| le_u32(b) as usize);
+            let payload_at = offset.saturating_add(FRAME_HEADER_BYTES);
+            (payload_at, payload_at.saturating_add(len))
         }
     };
-    let end = claimed_end.min(bytes.len());
-    let mut start = offset;
+    has_zero_sector_piece(bytes, start, end.min(bytes.len()), sector.max(1))
+}
+
+/// Whether `bytes[start..end]`, cut at multiples of `sector`, has a piece of all zeros.
+fn has_zero_sector_piece(bytes: &[u8], mut start: usize, end: usize, sector: usize) -> bool {
     while start < end {
         let piece_end = ((start / sector + 1) * sector).min(end);
         if bytes[start..piece_end].iter().all(|&b| b == 0) {

@@ -19,6 +19,24 @@ pub(super) fn entry(index: u64, term: u64, data: &[u8]) -> Entry {
     }
 }
 
+/// Bytes of a segment header record.
+fn header_bytes() -> u64 {
+    let mut bytes = Vec::new();
+    Record::SegmentHeader {
+        sequence: 0,
+        first_index: 1,
+    }
+    .encode(&mut bytes);
+    bytes.len() as u64
+}
+
+/// Bytes of an entries record holding one entry of `data_len` bytes.
+fn entry_record_bytes(data_len: usize) -> u64 {
+    let mut bytes = Vec::new();
+    Record::Entries(vec![entry(1, 1, &vec![0; data_len])]).encode(&mut bytes);
+    bytes.len() as u64
+}
+
 fn dir() -> PathBuf {
     PathBuf::from("/wal")
 }
@@ -94,6 +112,12 @@ fn a_gap_before_saved_entries_is_a_programmer_error() {
     let _ = wal.save(None, &[entry(2, 1, b"")]);
 }
 
+fn names(wal: &Wal<SimFs>) -> Vec<String> {
+    let paths = wal.segment_paths();
+    let names = paths.iter().filter_map(|p| p.file_name()?.to_str());
+    names.map(str::to_owned).collect()
+}
+
 fn fill(wal: &mut Wal<SimFs>, from: u64, to: u64) {
     for i in from..=to {
         wal.save(None, &[entry(i, 1, &[i as u8; 300])]).unwrap();
@@ -124,7 +148,7 @@ fn rotation_and_release_keep_what_the_marker_does_not_cover() {
     wal.sync().unwrap();
     let released = wal.release().unwrap();
     assert!(released >= 2);
-    assert_eq!(fs.list(&dir()).unwrap().len(), segments - released);
+    assert_eq!(fs.list(&dir()).unwrap(), names(&wal));
     fill(&mut wal, 61, 70);
     wal.sync().unwrap();
     let (_, rec) = reopen(&fs).unwrap();
@@ -141,8 +165,8 @@ fn a_flipped_byte_in_a_middle_record_names_file_and_offset() {
     fill(&mut wal, 1, 30);
     wal.sync().unwrap();
     let first = wal.segment_paths()[0].clone();
-    // Segment header (9 + 28 bytes), then records of 9 + 4 + 21 + 300 bytes.
-    let offset = 37 + 334 + 100;
+    let record = entry_record_bytes(300);
+    let offset = header_bytes() + record + 100;
     assert!(fs.corrupt_byte(&first, offset, 0x40));
     drop(wal);
     match reopen(&fs) {
@@ -152,8 +176,8 @@ fn a_flipped_byte_in_a_middle_record_names_file_and_offset() {
             expected,
         }) => {
             assert_eq!(file, first);
-            assert_eq!(offset, 37 + 334);
-            assert!(expected.contains("crc32c"), "{expected}");
+            assert_eq!(offset, header_bytes() + record);
+            assert!(expected.contains("payload crc32c"), "{expected}");
         }
         other => panic!("expected Corrupted, got {other:?}"),
     }
@@ -166,9 +190,10 @@ fn a_flipped_byte_in_the_last_segment_is_corruption_not_a_tear() {
     fill(&mut wal, 1, 3);
     wal.sync().unwrap();
     let last = wal.segment_paths()[0].clone();
-    fs.corrupt_byte(&last, 37 + 334 + 50, 0x01);
+    let at = header_bytes() + entry_record_bytes(300);
+    fs.corrupt_byte(&last, at + 50, 0x01);
     let error = reopen(&fs).unwrap_err();
-    assert!(matches!(error, WalError::Corrupted { offset, .. } if offset == 37 + 334));
+    assert!(matches!(error, WalError::Corrupted { offset, .. } if offset == at));
     assert!(error.to_string().contains("/wal/"), "{error}");
 }
 
@@ -179,7 +204,7 @@ fn a_torn_tail_is_cut_and_the_log_continues() {
     fill(&mut wal, 1, 3);
     wal.sync().unwrap();
     let path = wal.segment_paths()[0].clone();
-    let end = 37 + 3 * 334;
+    let end = header_bytes() + 3 * entry_record_bytes(300);
     // A partial fourth record: its header and then zeros where sectors never landed.
     let mut bytes = Vec::new();
     Record::Entries(vec![entry(4, 1, &[9; 1000])]).encode(&mut bytes);
@@ -212,7 +237,10 @@ fn a_short_tail_is_cut() {
     file.set_len(len - 5).unwrap();
     let (_, rec) = reopen(&fs).unwrap();
     assert_eq!(rec.entries.len(), 1);
-    assert_eq!(rec.torn_tail.unwrap().offset, 37 + 334);
+    assert_eq!(
+        rec.torn_tail.unwrap().offset,
+        header_bytes() + entry_record_bytes(300)
+    );
 }
 
 #[test]
@@ -342,4 +370,49 @@ proptest! {
         drop(wal);
         let _ = reopen(&fs);
     }
+}
+
+#[test]
+fn a_damaged_length_in_the_last_segment_is_corruption_not_a_short_tail() {
+    // Without a header checksum, a larger length would look like a record cut short by a
+    // crash, and the open would silently drop synced records after it.
+    let fs = SimFs::with_seed(14);
+    let mut wal = Wal::create(fs.clone(), &dir(), small()).unwrap();
+    fill(&mut wal, 1, 3);
+    wal.sync().unwrap();
+    let path = wal.segment_paths()[0].clone();
+    let at = header_bytes() + entry_record_bytes(300);
+    fs.corrupt_byte(&path, at + 1, 0x08);
+    match reopen(&fs) {
+        Err(WalError::Corrupted {
+            offset, expected, ..
+        }) => {
+            assert_eq!(offset, at);
+            assert!(expected.contains("header crc32c"), "{expected}");
+        }
+        other => panic!("expected Corrupted, got {other:?}"),
+    }
+}
+
+#[test]
+fn injected_read_bit_flips_are_never_silent() {
+    let mut errors = 0;
+    for seed in 0..100 {
+        let fs = SimFs::with_seed(seed);
+        let mut wal = Wal::create(fs.clone(), &dir(), small()).unwrap();
+        let mut expected = Vec::new();
+        for i in 1..=20u64 {
+            let data: Vec<u8> = (0..200).map(|j| (i * 7 + j * 13 + 1) as u8 | 1).collect();
+            expected.push(entry(i, 1, &data));
+            wal.save(None, &expected[expected.len() - 1..]).unwrap();
+        }
+        wal.sync().unwrap();
+        fs.set_read_bit_flip_per_million(300_000);
+        match reopen(&fs) {
+            Ok((_, rec)) => assert_eq!(rec.entries, expected, "seed {seed}"),
+            Err(WalError::Corrupted { .. }) => errors += 1,
+            Err(other) => panic!("seed {seed}: {other}"),
+        }
+    }
+    assert!(errors > 10, "{errors} of 100 opens saw a flip");
 }

@@ -43,7 +43,7 @@
 //!    (keep at least two).
 //! 4. On any error from the WAL or the snapshot store: stop using it; reopen (the open repairs
 //!    what a crash left and reports what it cannot).
-#![deny(missing_docs)]
+#![deny(missing_docs, unreachable_pub)]
 
 pub mod fs;
 pub mod rng;

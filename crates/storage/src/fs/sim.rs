@@ -40,6 +40,9 @@ pub struct SimFsConfig {
     pub sector_bytes: u64,
     /// Total live bytes of all files beyond which writes fail with [`FsError::NoSpace`].
     pub capacity_bytes: Option<u64>,
+    /// The largest length one file may reach ([`FsError::NoSpace`] past it), so that a write
+    /// at an absurd offset fails instead of exhausting memory.
+    pub file_bytes_max: u64,
     /// Chance, per million reads, that a read returns one flipped bit.
     pub read_bit_flip_per_million: u64,
     /// Latency range of a read, a length query or a namespace query.
@@ -57,6 +60,7 @@ impl SimFsConfig {
             seed,
             sector_bytes: 512,
             capacity_bytes: None,
+            file_bytes_max: 1 << 34,
             read_bit_flip_per_million: 0,
             read_latency_nanos: (20_000, 100_000),
             write_latency_nanos: (10_000, 50_000),
@@ -639,6 +643,11 @@ impl SimFile {
     /// Refuses to grow this file to `new_len` if that would exceed the disk's capacity.
     fn check_growth(&self, state: &mut State, new_len: u64) -> Result<(), FsError> {
         let current = state.inode(self, FsOp::Write)?.live.len() as u64;
+        if new_len > current && new_len > state.config.file_bytes_max {
+            return Err(FsError::NoSpace {
+                path: self.path.clone(),
+            });
+        }
         let Some(capacity) = state.config.capacity_bytes else {
             return Ok(());
         };

@@ -183,3 +183,88 @@ fn latency_is_reported() {
     assert!((500_000..=5_000_000).contains(&latency));
     assert_eq!(fs.take_latency_nanos(), 0);
 }
+
+mod model {
+    //! SimFs against a plain model: live reads equal a `Vec<u8>` that every write and length
+    //! change is applied to; after a crash, each byte is the synced byte, a byte some unsynced
+    //! write put there, or zero, and nothing past the longest length reached survives.
+
+    use std::collections::BTreeSet;
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    #[derive(Clone, Debug)]
+    enum Op {
+        Write { offset: u16, len: u16, byte: u8 },
+        SetLen(u16),
+        Sync,
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            4 => (0u16..3000, 1u16..1500, any::<u8>())
+                .prop_map(|(offset, len, byte)| Op::Write { offset, len, byte }),
+            1 => (0u16..4000).prop_map(Op::SetLen),
+            1 => Just(Op::Sync),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn sim_file_matches_the_model(ops in proptest::collection::vec(op(), 1..30), seed: u64) {
+            let fs = setup(seed);
+            let path = p("/d/f");
+            let f = fs.open(&path, OpenMode::CreateNew).unwrap();
+            fs.sync_dir(&p("/d")).unwrap();
+            let mut live: Vec<u8> = Vec::new();
+            let mut synced: Vec<u8> = Vec::new();
+            // Per position, the values unsynced writes put there; and the longest length.
+            let mut written: Vec<BTreeSet<u8>> = Vec::new();
+            let mut longest = 0usize;
+            for op in &ops {
+                match *op {
+                    Op::Write { offset, len, byte } => {
+                        let (offset, end) = (offset as usize, offset as usize + len as usize);
+                        f.write_at(offset as u64, &vec![byte; len as usize]).unwrap();
+                        if live.len() < end {
+                            live.resize(end, 0);
+                        }
+                        live[offset..end].fill(byte);
+                        if written.len() < end {
+                            written.resize(end, BTreeSet::new());
+                        }
+                        for set in &mut written[offset..end] {
+                            set.insert(byte);
+                        }
+                    }
+                    Op::SetLen(len) => {
+                        f.set_len(u64::from(len)).unwrap();
+                        live.resize(len as usize, 0);
+                    }
+                    Op::Sync => {
+                        f.sync().unwrap();
+                        synced = live.clone();
+                        written.clear();
+                        longest = 0;
+                    }
+                }
+                longest = longest.max(live.len()).max(synced.len());
+                prop_assert_eq!(f.read_all().unwrap(), live.clone());
+            }
+            let image = fs.crash();
+            let after = &image.files[&path];
+            prop_assert!(after.len() <= longest.max(synced.len()));
+            if matches!(ops.last(), Some(Op::Sync)) {
+                prop_assert_eq!(after, &synced);
+            }
+            for (i, &b) in after.iter().enumerate() {
+                let ok = b == 0
+                    || synced.get(i) == Some(&b)
+                    || written.get(i).is_some_and(|set| set.contains(&b));
+                prop_assert!(ok, "byte {} is {} (synced {:?})", i, b, synced.get(i));
+            }
+        }
+    }
+}

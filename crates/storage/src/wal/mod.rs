@@ -349,7 +349,7 @@ impl<F: FileSystem> Wal<F> {
             Record::HardState(*hs).encode(&mut records);
         }
         for batch in self.split_entries(entries)? {
-            Record::Entries(batch.to_vec()).encode(&mut records);
+            record::encode_entries_record(&mut records, batch);
         }
         if records.is_empty() {
             return Ok(());

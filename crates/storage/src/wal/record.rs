@@ -283,6 +283,14 @@ pub(crate) fn entry_encoded_bytes(entry: &Entry) -> u64 {
     ENTRY_HEADER_BYTES as u64 + entry.data.len() as u64
 }
 
+/// Appends one `Entries` frame holding `entries` to `out`, without copying them into a
+/// [`Record`] first.
+pub(crate) fn encode_entries_record(out: &mut Vec<u8>, entries: &[Entry]) {
+    let mut payload = Vec::new();
+    encode_entries(&mut payload, entries);
+    encode_frame(out, RecordType::Entries, &payload);
+}
+
 fn encode_entries(payload: &mut Vec<u8>, entries: &[Entry]) {
     let count = u32::try_from(entries.len()).unwrap_or(u32::MAX);
     assert_eq!(

@@ -5,10 +5,12 @@
 
 mod common;
 
-use common::{Model, Rng, apply_store, assert_same_state};
+use std::collections::BTreeMap;
+
+use common::{Model, Outcome, Rng, apply_store, assert_same_state};
 use invar_mvcc::{Config, MemBackend, Store};
 
-fn run_seed(seed: u64, ops: usize) {
+fn run_seed(seed: u64, ops: usize, tally: &mut BTreeMap<String, u64>) {
     let mut rng = Rng::new(seed);
     let config = Config {
         commits_per_sync: *rng.pick(&[1, 4, 64]),
@@ -41,6 +43,7 @@ fn run_seed(seed: u64, ops: usize) {
         let expected = model.apply(&op);
         let (actual, events) = apply_store(&mut store, index, &op);
         assert_eq!(actual, expected, "seed {seed} step {step}: {op:?}");
+        *tally.entry(kind(&actual)).or_default() += 1;
         let expected_events = if model.revision() > revision_before {
             model.events_of(model.revision())
         } else {
@@ -61,14 +64,85 @@ fn store_matches_model_on_random_sequences() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(2000);
+    let mut tally = BTreeMap::new();
     for seed in 0..seeds {
-        run_seed(seed, 60);
+        run_seed(seed, 60, &mut tally);
+    }
+    // The generator must reach every interesting outcome, or the comparison proves little.
+    for wanted in [
+        "put",
+        "delete:0",
+        "delete:n",
+        "range:more",
+        "range:kvs",
+        "txn:ok:write",
+        "txn:ok:read",
+        "txn:else",
+        "compact",
+        "grant",
+        "revoke",
+        "hash",
+        "etcdserver: key is not provided",
+        "etcdserver: key not found",
+        "etcdserver: value is provided",
+        "etcdserver: lease is provided",
+        "etcdserver: duplicate key given in txn request",
+        "etcdserver: mvcc: required revision has been compacted",
+        "etcdserver: mvcc: required revision is a future revision",
+        "etcdserver: requested lease not found",
+        "etcdserver: lease already exists",
+        "etcdserver: too large lease TTL",
+    ] {
+        let hits = tally.get(wanted).copied().unwrap_or(0);
+        assert!(
+            hits >= 10,
+            "outcome {wanted:?} reached only {hits} times: {tally:#?}"
+        );
+    }
+}
+
+/// A coarse name for an outcome, to check that the generator covers the space.
+fn kind(outcome: &Outcome) -> String {
+    match outcome {
+        Outcome::Put(_) => "put".into(),
+        Outcome::Delete(r) => if r.deleted == 0 {
+            "delete:0"
+        } else {
+            "delete:n"
+        }
+        .into(),
+        Outcome::Range(r) if r.more => "range:more".into(),
+        Outcome::Range(r) => if r.kvs.is_empty() {
+            "range:empty"
+        } else {
+            "range:kvs"
+        }
+        .into(),
+        Outcome::Txn(t) if !t.succeeded => "txn:else".into(),
+        Outcome::Txn(t) => {
+            let writes = t
+                .responses
+                .iter()
+                .any(|r| !matches!(r, invar_mvcc::ResponseOp::Range(_)));
+            if writes {
+                "txn:ok:write"
+            } else {
+                "txn:ok:read"
+            }
+            .into()
+        }
+        Outcome::Compact(_) => "compact".into(),
+        Outcome::Grant(_) => "grant".into(),
+        Outcome::Revoke(_) => "revoke".into(),
+        Outcome::Hash(_) => "hash".into(),
+        Outcome::Error(text) => text.clone(),
     }
 }
 
 #[test]
 fn store_matches_model_on_long_sequences() {
+    let mut tally = BTreeMap::new();
     for seed in 10_000..10_020 {
-        run_seed(seed, 600);
+        run_seed(seed, 600, &mut tally);
     }
 }

@@ -1,0 +1,576 @@
+//! One test per easy-to-get-wrong etcd semantic (etcd reference notes, section 4.3), each named
+//! after the rule it proves.
+
+use invar_mvcc::{
+    CompactionRequest, Compare, CompareResult, CompareTarget, Config, DeleteRangeRequest,
+    EventType, GrpcCode, HashKvRequest, LeaseGrantRequest, LeaseRevokeRequest,
+    LeaseTimeToLiveRequest, MemBackend, MvccError, PutRequest, RangeRequest, RequestOp, ResponseOp,
+    SortOrder, SortTarget, Store, TargetUnion, TxnRequest,
+};
+
+struct Harness {
+    store: Store,
+    index: u64,
+}
+
+impl Harness {
+    fn new() -> Self {
+        let store = Store::open(Box::new(MemBackend::new()), Config::default()).unwrap();
+        Harness { store, index: 0 }
+    }
+    fn next(&mut self) -> u64 {
+        self.index += 1;
+        self.index
+    }
+    fn put(&mut self, key: &str, value: &str) -> i64 {
+        let req = put(key, value);
+        let index = self.next();
+        self.store
+            .put(index, &req)
+            .unwrap()
+            .response
+            .header
+            .revision
+    }
+    fn put_lease(&mut self, key: &str, lease: i64) -> Result<i64, MvccError> {
+        let req = PutRequest {
+            lease,
+            ..put(key, "v")
+        };
+        let index = self.next();
+        self.store
+            .put(index, &req)
+            .map(|a| a.response.header.revision)
+    }
+    fn delete(&mut self, key: &str, end: &str) -> (i64, i64) {
+        let req = DeleteRangeRequest {
+            key: key.into(),
+            range_end: end.into(),
+            prev_kv: false,
+        };
+        let index = self.next();
+        let response = self.store.delete_range(index, &req).unwrap().response;
+        (response.deleted, response.header.revision)
+    }
+    fn txn(&mut self, req: &TxnRequest) -> Result<invar_mvcc::TxnResponse, MvccError> {
+        let index = self.next();
+        self.store.txn(index, req).map(|a| a.response)
+    }
+    fn keys(&self, key: &str, end: &str) -> Vec<String> {
+        let req = RangeRequest {
+            key: key.into(),
+            range_end: end.into(),
+            ..Default::default()
+        };
+        let kvs = self.store.range(&req).unwrap().kvs;
+        kvs.into_iter()
+            .map(|kv| String::from_utf8(kv.key).unwrap())
+            .collect()
+    }
+    fn compact(&mut self, revision: i64) -> Result<(), MvccError> {
+        let index = self.next();
+        let req = CompactionRequest {
+            revision,
+            physical: true,
+        };
+        self.store.compact(index, &req).map(|_| ())
+    }
+}
+
+fn put(key: &str, value: &str) -> PutRequest {
+    PutRequest {
+        key: key.into(),
+        value: value.into(),
+        ..Default::default()
+    }
+}
+
+fn txn(success: Vec<RequestOp>) -> TxnRequest {
+    TxnRequest {
+        compare: vec![],
+        success,
+        failure: vec![],
+    }
+}
+
+#[test]
+fn delete_of_nothing_does_not_bump_the_revision() {
+    let mut h = Harness::new();
+    assert_eq!(h.put("a", "1"), 1);
+    assert_eq!(h.delete("zzz", ""), (0, 1));
+    assert_eq!(h.store.revision(), 1);
+    assert_eq!(h.delete("a", ""), (1, 2));
+}
+
+#[test]
+fn read_only_txn_and_txn_writing_nothing_do_not_bump_the_revision() {
+    let mut h = Harness::new();
+    h.put("a", "1");
+    let read = txn(vec![RequestOp::Range(RangeRequest {
+        key: "a".into(),
+        ..Default::default()
+    })]);
+    assert_eq!(h.txn(&read).unwrap().header.revision, 1);
+    let noop_delete = txn(vec![RequestOp::DeleteRange(DeleteRangeRequest {
+        key: "nope".into(),
+        ..Default::default()
+    })]);
+    let response = h.txn(&noop_delete).unwrap();
+    assert_eq!(response.header.revision, 1);
+    assert_eq!(h.store.revision(), 1);
+}
+
+#[test]
+fn txn_is_one_revision_with_sub_revisions_and_reads_its_own_writes() {
+    let mut h = Harness::new();
+    h.put("a", "1");
+    let req = txn(vec![
+        RequestOp::Put(put("b", "2")),
+        RequestOp::DeleteRange(DeleteRangeRequest {
+            key: "a".into(),
+            ..Default::default()
+        }),
+        RequestOp::Range(RangeRequest {
+            key: "a".into(),
+            range_end: "z".into(),
+            ..Default::default()
+        }),
+    ]);
+    let index = h.next();
+    let applied = h.store.txn(index, &req).unwrap();
+    assert_eq!(applied.response.header.revision, 2);
+    assert_eq!(applied.events.len(), 2);
+    assert!(applied.events.iter().all(|e| e.kv.mod_revision == 2));
+    assert_eq!(applied.events[1].r#type, EventType::Delete);
+    let ResponseOp::Range(range) = &applied.response.responses[2] else {
+        panic!()
+    };
+    assert_eq!(
+        range.kvs.len(),
+        1,
+        "the range inside the txn sees the put and the delete"
+    );
+    assert_eq!(range.kvs[0].key, b"b");
+}
+
+#[test]
+fn txn_duplicate_keys_are_rejected_like_etcd() {
+    let mut h = Harness::new();
+    let dup = "etcdserver: duplicate key given in txn request";
+    let twice = txn(vec![
+        RequestOp::Put(put("a", "1")),
+        RequestOp::Put(put("a", "2")),
+    ]);
+    assert_eq!(h.txn(&twice).unwrap_err().to_string(), dup);
+    let put_in_delete = txn(vec![
+        RequestOp::DeleteRange(DeleteRangeRequest {
+            key: "a".into(),
+            range_end: "c".into(),
+            prev_kv: false,
+        }),
+        RequestOp::Put(put("b", "1")),
+    ]);
+    assert_eq!(
+        h.txn(&put_in_delete).unwrap_err().code(),
+        GrpcCode::InvalidArgument
+    );
+    // The same key in the then and else branches of a nested txn is fine.
+    let nested = TxnRequest {
+        compare: vec![],
+        success: vec![RequestOp::Put(put("a", "1")), RequestOp::Put(put("b", "1"))],
+        failure: vec![RequestOp::Put(put("a", "2"))],
+    };
+    assert!(h.txn(&txn(vec![RequestOp::Txn(nested.clone())])).is_ok());
+    // But not a nested put of a key the outer branch also puts.
+    let clash = txn(vec![RequestOp::Put(put("b", "x")), RequestOp::Txn(nested)]);
+    assert_eq!(h.txn(&clash).unwrap_err().to_string(), dup);
+    // Deletes may overlap each other.
+    let deletes = txn(vec![
+        RequestOp::DeleteRange(DeleteRangeRequest {
+            key: "a".into(),
+            ..Default::default()
+        }),
+        RequestOp::DeleteRange(DeleteRangeRequest {
+            key: "a".into(),
+            range_end: "z".into(),
+            prev_kv: false,
+        }),
+    ]);
+    assert!(h.txn(&deletes).is_ok());
+    // A rejected txn changes nothing.
+    assert_eq!(h.store.revision(), 2);
+}
+
+#[test]
+fn too_many_ops_in_a_txn() {
+    let mut h = Harness::new();
+    let ops = (0..129)
+        .map(|i| RequestOp::Put(put(&format!("k{i}"), "v")))
+        .collect();
+    let error = h.txn(&txn(ops)).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "etcdserver: too many operations in txn request"
+    );
+}
+
+#[test]
+fn nested_compares_see_the_state_before_the_txn() {
+    let mut h = Harness::new();
+    let inner = TxnRequest {
+        compare: vec![Compare {
+            target: CompareTarget::Version,
+            result: CompareResult::Equal,
+            key: "a".into(),
+            target_union: Some(TargetUnion::Version(0)),
+            range_end: vec![],
+        }],
+        success: vec![RequestOp::Put(put("b", "inner-success"))],
+        failure: vec![RequestOp::Put(put("b", "inner-failure"))],
+    };
+    let outer = txn(vec![RequestOp::Put(put("a", "1")), RequestOp::Txn(inner)]);
+    let response = h.txn(&outer).unwrap();
+    let ResponseOp::Txn(inner) = &response.responses[1] else {
+        panic!()
+    };
+    assert!(
+        inner.succeeded,
+        "the nested compare saw `a` missing (version 0)"
+    );
+    assert_eq!(
+        inner.header.revision, 0,
+        "etcd leaves nested txn headers empty"
+    );
+}
+
+#[test]
+fn value_compare_on_a_missing_key_always_fails() {
+    let mut h = Harness::new();
+    for result in [
+        CompareResult::Equal,
+        CompareResult::NotEqual,
+        CompareResult::Less,
+    ] {
+        let req = TxnRequest {
+            compare: vec![Compare {
+                result,
+                target: CompareTarget::Value,
+                key: "missing".into(),
+                target_union: Some(TargetUnion::Value(vec![])),
+                range_end: vec![],
+            }],
+            ..Default::default()
+        };
+        assert!(!h.txn(&req).unwrap().succeeded);
+    }
+}
+
+#[test]
+fn range_end_conventions() {
+    let mut h = Harness::new();
+    for key in ["a", "b", "b1", "c"] {
+        h.put(key, "v");
+    }
+    assert_eq!(h.keys("b", ""), ["b"]);
+    assert_eq!(h.keys("b", "c"), ["b", "b1"]);
+    assert_eq!(h.keys("b", "\0"), ["b", "b1", "c"]);
+    assert_eq!(h.keys("\0", "\0"), ["a", "b", "b1", "c"]);
+    assert!(h.keys("c", "a").is_empty(), "range_end below key is empty");
+    let empty = RangeRequest::default();
+    assert_eq!(
+        h.store.range(&empty).unwrap_err().to_string(),
+        "etcdserver: key is not provided"
+    );
+}
+
+#[test]
+fn limit_sets_more_and_count_ignores_limit_and_filters() {
+    let mut h = Harness::new();
+    for key in ["a", "b", "c", "d"] {
+        h.put(key, "v");
+    }
+    let mut req = RangeRequest {
+        key: "a".into(),
+        range_end: "z".into(),
+        limit: 2,
+        ..Default::default()
+    };
+    let response = h.store.range(&req).unwrap();
+    assert_eq!(
+        (response.kvs.len(), response.more, response.count),
+        (2, true, 4)
+    );
+    req.limit = 4;
+    let response = h.store.range(&req).unwrap();
+    assert_eq!(
+        (response.kvs.len(), response.more, response.count),
+        (4, false, 4)
+    );
+    req.min_mod_revision = 3;
+    let response = h.store.range(&req).unwrap();
+    assert_eq!((response.kvs.len(), response.count), (2, 4));
+    req.count_only = true;
+    let response = h.store.range(&req).unwrap();
+    assert_eq!(
+        (response.kvs.len(), response.more, response.count),
+        (0, false, 4)
+    );
+}
+
+#[test]
+fn sort_descending_by_mod_revision_then_limit() {
+    let mut h = Harness::new();
+    for key in ["a", "b", "c"] {
+        h.put(key, "v");
+    }
+    h.put("a", "again");
+    let req = RangeRequest {
+        key: "a".into(),
+        range_end: "z".into(),
+        limit: 2,
+        sort_order: SortOrder::Descend,
+        sort_target: SortTarget::Mod,
+        keys_only: true,
+        ..Default::default()
+    };
+    let response = h.store.range(&req).unwrap();
+    let keys: Vec<_> = response.kvs.iter().map(|kv| kv.key.clone()).collect();
+    assert_eq!(keys, [b"a".to_vec(), b"c".to_vec()]);
+    assert!(response.more);
+    assert!(response.kvs.iter().all(|kv| kv.value.is_empty()));
+}
+
+#[test]
+fn compacted_and_future_revisions_are_errors() {
+    let mut h = Harness::new();
+    h.put("a", "1");
+    h.put("a", "2");
+    h.put("a", "3");
+    let at = |revision| RangeRequest {
+        key: "a".into(),
+        revision,
+        ..Default::default()
+    };
+    let future = h.store.range(&at(4)).unwrap_err();
+    assert_eq!(
+        future.to_string(),
+        "etcdserver: mvcc: required revision is a future revision"
+    );
+    assert_eq!(future.code(), GrpcCode::OutOfRange);
+    h.compact(2).unwrap();
+    let compacted = h.store.range(&at(1)).unwrap_err();
+    assert_eq!(
+        compacted.to_string(),
+        "etcdserver: mvcc: required revision has been compacted"
+    );
+    assert_eq!(
+        h.store.range(&at(2)).unwrap().kvs[0].value,
+        b"2",
+        "reading at the compact revision works"
+    );
+    assert_eq!(h.compact(2).unwrap_err().to_string(), compacted.to_string());
+    assert_eq!(h.compact(9).unwrap_err().to_string(), future.to_string());
+    let hash = h.store.hash_kv(&HashKvRequest { revision: 1 }).unwrap_err();
+    assert_eq!(hash.to_string(), compacted.to_string());
+}
+
+#[test]
+fn compaction_keeps_the_latest_revision_of_live_keys_only() {
+    let mut h = Harness::new();
+    h.put("a", "1"); // 1
+    h.put("a", "2"); // 2
+    h.put("b", "1"); // 3
+    h.delete("b", ""); // 4
+    h.put("c", "1"); // 5
+    h.compact(4).unwrap();
+    let kept: Vec<(i64, EventType)> = h
+        .store
+        .events(4, 5)
+        .unwrap()
+        .iter()
+        .map(|e| (e.kv.mod_revision, e.r#type))
+        .collect();
+    assert_eq!(kept, [(5, EventType::Put)]);
+    assert!(
+        h.store.events(3, 5).is_err(),
+        "history below the compact revision is gone"
+    );
+    let at_compaction = RangeRequest {
+        key: "a".into(),
+        range_end: "z".into(),
+        revision: 4,
+        ..Default::default()
+    };
+    let kvs = h.store.range(&at_compaction).unwrap().kvs;
+    let kept: Vec<_> = kvs
+        .iter()
+        .map(|kv| (kv.key.clone(), kv.mod_revision))
+        .collect();
+    assert_eq!(
+        kept,
+        [(b"a".to_vec(), 2)],
+        "a@2 is kept; a@1, b@3 and the tombstone b@4 are gone"
+    );
+}
+
+#[test]
+fn version_resets_after_delete_then_put() {
+    let mut h = Harness::new();
+    h.put("a", "1");
+    h.put("a", "2");
+    h.delete("a", "");
+    h.put("a", "3");
+    let kv = h
+        .store
+        .range(&RangeRequest {
+            key: "a".into(),
+            ..Default::default()
+        })
+        .unwrap()
+        .kvs;
+    assert_eq!(
+        (kv[0].version, kv[0].create_revision, kv[0].mod_revision),
+        (1, 4, 4)
+    );
+    let old = RangeRequest {
+        key: "a".into(),
+        revision: 2,
+        ..Default::default()
+    };
+    let kv = h.store.range(&old).unwrap().kvs;
+    assert_eq!((kv[0].version, kv[0].create_revision), (2, 1));
+}
+
+#[test]
+fn put_option_errors() {
+    let mut h = Harness::new();
+    let index = h.next();
+    let ignore_missing = PutRequest {
+        ignore_value: true,
+        ..put("a", "")
+    };
+    assert_eq!(
+        h.store.put(index, &ignore_missing).unwrap_err().to_string(),
+        "etcdserver: key not found"
+    );
+    let index = h.next();
+    let both = PutRequest {
+        ignore_value: true,
+        ..put("a", "x")
+    };
+    assert_eq!(
+        h.store.put(index, &both).unwrap_err().to_string(),
+        "etcdserver: value is provided"
+    );
+    let index = h.next();
+    let lease = PutRequest {
+        ignore_lease: true,
+        lease: 5,
+        ..put("a", "x")
+    };
+    assert_eq!(
+        h.store.put(index, &lease).unwrap_err().to_string(),
+        "etcdserver: lease is provided"
+    );
+    assert_eq!(
+        h.put_lease("a", 77).unwrap_err().to_string(),
+        "etcdserver: requested lease not found"
+    );
+    assert_eq!(h.store.revision(), 0);
+    assert_eq!(
+        h.store.consistent_index(),
+        4,
+        "failed requests still consume their raft index"
+    );
+}
+
+#[test]
+fn lease_revoke_deletes_attached_keys_in_one_revision() {
+    let mut h = Harness::new();
+    let index = h.next();
+    let granted = h
+        .store
+        .lease_grant(index, &LeaseGrantRequest { ttl: 1, id: 7 })
+        .unwrap();
+    assert_eq!(granted.ttl, 2, "raised to the minimum TTL");
+    h.put_lease("b", 7).unwrap();
+    h.put_lease("a", 7).unwrap();
+    h.put("c", "no lease");
+    h.put_lease("d", 7).unwrap();
+    h.put("d", "detached"); // a put without a lease detaches
+    let ttl = h
+        .store
+        .lease_time_to_live(&LeaseTimeToLiveRequest { id: 7, keys: true })
+        .unwrap();
+    assert_eq!(ttl.keys, [b"a".to_vec(), b"b".to_vec()]);
+    let index = h.next();
+    let revoked = h
+        .store
+        .lease_revoke(index, &LeaseRevokeRequest { id: 7 })
+        .unwrap();
+    assert_eq!(revoked.response.header.revision, 6);
+    let deleted: Vec<_> = revoked
+        .events
+        .iter()
+        .map(|e| (e.kv.key.clone(), e.kv.mod_revision))
+        .collect();
+    assert_eq!(deleted, [(b"a".to_vec(), 6), (b"b".to_vec(), 6)]);
+    assert_eq!(h.keys("a", "z"), ["c", "d"]);
+    let index = h.next();
+    let again = h
+        .store
+        .lease_revoke(index, &LeaseRevokeRequest { id: 7 })
+        .unwrap_err();
+    assert_eq!(
+        (again.to_string().as_str(), again.code()),
+        ("etcdserver: requested lease not found", GrpcCode::NotFound)
+    );
+    let ttl = h
+        .store
+        .lease_time_to_live(&LeaseTimeToLiveRequest { id: 7, keys: true })
+        .unwrap();
+    assert_eq!(ttl.ttl, -1);
+}
+
+#[test]
+fn lease_grant_errors() {
+    let mut h = Harness::new();
+    let grant = |h: &mut Harness, id, ttl| {
+        let index = h.next();
+        h.store
+            .lease_grant(index, &LeaseGrantRequest { ttl, id })
+            .map(|_| ())
+    };
+    grant(&mut h, 1, 10).unwrap();
+    assert_eq!(
+        grant(&mut h, 1, 10).unwrap_err().to_string(),
+        "etcdserver: lease already exists"
+    );
+    let too_large = grant(&mut h, 2, invar_mvcc::LEASE_TTL_SECONDS_MAX + 1).unwrap_err();
+    assert_eq!(too_large.to_string(), "etcdserver: too large lease TTL");
+    assert_eq!(h.store.revision(), 0, "grants do not bump the revision");
+}
+
+#[test]
+#[should_panic(expected = "applied twice")]
+fn applying_an_index_twice_is_a_caller_bug() {
+    let mut h = Harness::new();
+    h.put("a", "1");
+    let _ = h.store.put(1, &put("a", "2"));
+}
+
+#[test]
+fn a_backend_failure_poisons_the_store() {
+    let backend = MemBackend::new();
+    let mut store = Store::open(Box::new(backend.clone()), Config::default()).unwrap();
+    let _ = store.put(1, &put("a", "1")).unwrap();
+    backend.fail_after(Some(0));
+    let error = store.put(2, &put("a", "2")).unwrap_err();
+    assert!(!error.is_client_error(), "{error}");
+    backend.fail_after(None);
+    let after = store.range(&RangeRequest {
+        key: "a".into(),
+        ..Default::default()
+    });
+    assert!(matches!(after, Err(MvccError::Poisoned)));
+}

@@ -1,0 +1,271 @@
+//! Watch matching: live notification by key and range, filters, prev_kv, catch-up from
+//! history for a start revision in the past, a future start, and the compaction cancel.
+
+use invar_mvcc::{
+    CompactionRequest, Config, DeleteRangeRequest, EventType, FilterType, MemBackend, PutRequest,
+    RequestOp, Store, TxnRequest, WatchCreateRequest, WatchResponse, WatchStream,
+};
+
+fn put(key: &str, value: &str) -> PutRequest {
+    PutRequest {
+        key: key.into(),
+        value: value.into(),
+        ..Default::default()
+    }
+}
+
+struct World {
+    store: Store,
+    index: u64,
+    stream: WatchStream,
+}
+
+impl World {
+    fn new() -> Self {
+        let config = Config {
+            watch_catch_up_revisions_max: 2,
+            ..Config::default()
+        };
+        let store = Store::open(Box::new(MemBackend::new()), config).unwrap();
+        World {
+            store,
+            index: 0,
+            stream: WatchStream::new(),
+        }
+    }
+    fn put(&mut self, key: &str, value: &str) -> Vec<WatchResponse> {
+        self.index += 1;
+        let applied = self.store.put(self.index, &put(key, value)).unwrap();
+        self.stream.notify(&self.store, &applied.events).unwrap()
+    }
+    fn delete(&mut self, key: &str) -> Vec<WatchResponse> {
+        self.index += 1;
+        let req = DeleteRangeRequest {
+            key: key.into(),
+            ..Default::default()
+        };
+        let applied = self.store.delete_range(self.index, &req).unwrap();
+        self.stream.notify(&self.store, &applied.events).unwrap()
+    }
+    fn watch(&mut self, req: WatchCreateRequest) -> Vec<WatchResponse> {
+        self.stream.create(&self.store, &req).unwrap()
+    }
+}
+
+type Summary = Vec<(i64, Vec<(String, i64, EventType)>)>;
+
+fn summary(responses: &[WatchResponse]) -> Summary {
+    responses
+        .iter()
+        .map(|r| {
+            let events = r
+                .events
+                .iter()
+                .map(|e| {
+                    (
+                        String::from_utf8(e.kv.key.clone()).unwrap(),
+                        e.kv.mod_revision,
+                        e.r#type,
+                    )
+                })
+                .collect();
+            (r.watch_id, events)
+        })
+        .collect()
+}
+
+#[test]
+fn live_events_reach_matching_watchers_with_filters_and_prev_kv() {
+    let mut w = World::new();
+    let single = w.watch(WatchCreateRequest {
+        key: "a".into(),
+        ..Default::default()
+    });
+    assert!(single[0].created && single[0].watch_id == 0);
+    let prefix = WatchCreateRequest {
+        key: "b".into(),
+        range_end: "c".into(),
+        prev_kv: true,
+        filters: vec![FilterType::NoPut],
+        ..Default::default()
+    };
+    assert_eq!(w.watch(prefix)[0].watch_id, 1);
+    let all = WatchCreateRequest {
+        key: vec![],
+        range_end: vec![0],
+        ..Default::default()
+    };
+    assert_eq!(w.watch(all)[0].watch_id, 2);
+    assert_eq!(
+        summary(&w.put("a", "1")),
+        [
+            (0, vec![("a".into(), 1, EventType::Put)]),
+            (2, vec![("a".into(), 1, EventType::Put)])
+        ]
+    );
+    assert_eq!(
+        summary(&w.put("b1", "1")),
+        [(2, vec![("b1".into(), 2, EventType::Put)])]
+    );
+    let deleted = w.delete("b1");
+    assert_eq!(
+        summary(&deleted),
+        [
+            (1, vec![("b1".into(), 3, EventType::Delete)]),
+            (2, vec![("b1".into(), 3, EventType::Delete)])
+        ]
+    );
+    let prev = deleted[0].events[0]
+        .prev_kv
+        .as_ref()
+        .expect("prev_kv asked for");
+    assert_eq!((prev.value.as_slice(), prev.mod_revision), (&b"1"[..], 2));
+    assert!(deleted[1].events[0].prev_kv.is_none(), "not asked for");
+    assert!(w.stream.cancel(&w.store, 2).unwrap().canceled);
+    assert!(w.put("zz", "1").is_empty());
+}
+
+#[test]
+fn a_txn_is_one_response_per_watcher() {
+    let mut w = World::new();
+    w.watch(WatchCreateRequest {
+        key: "a".into(),
+        range_end: "z".into(),
+        ..Default::default()
+    });
+    let req = TxnRequest {
+        success: vec![RequestOp::Put(put("a", "1")), RequestOp::Put(put("b", "1"))],
+        ..Default::default()
+    };
+    let applied = w.store.txn(1, &req).unwrap();
+    let responses = w.stream.notify(&w.store, &applied.events).unwrap();
+    assert_eq!(responses.len(), 1);
+    assert_eq!(responses[0].events.len(), 2);
+}
+
+#[test]
+fn catch_up_from_the_past_in_batches_then_live() {
+    let mut w = World::new();
+    for (key, value) in [("a", "1"), ("b", "1"), ("a", "2"), ("a", "3")] {
+        w.put(key, value);
+    }
+    w.delete("a");
+    let req = WatchCreateRequest {
+        key: "a".into(),
+        start_revision: 2,
+        prev_kv: true,
+        ..Default::default()
+    };
+    let responses = w.watch(req);
+    assert!(responses[0].created);
+    // Revisions 3, 4 and 5 touch `a`; at most two revisions per catch-up response.
+    assert_eq!(
+        summary(&responses[1..]),
+        [
+            (
+                0,
+                vec![
+                    ("a".into(), 3, EventType::Put),
+                    ("a".into(), 4, EventType::Put)
+                ]
+            ),
+            (0, vec![("a".into(), 5, EventType::Delete)])
+        ]
+    );
+    let prev = responses[1].events[0].prev_kv.as_ref().unwrap();
+    assert_eq!(prev.value, b"1");
+    assert_eq!(
+        summary(&w.put("a", "4")),
+        [(0, vec![("a".into(), 6, EventType::Put)])]
+    );
+}
+
+#[test]
+fn future_start_waits_for_its_revision() {
+    let mut w = World::new();
+    w.watch(WatchCreateRequest {
+        key: "a".into(),
+        start_revision: 3,
+        ..Default::default()
+    });
+    assert!(w.put("a", "1").is_empty());
+    assert!(w.put("a", "2").is_empty());
+    assert_eq!(
+        summary(&w.put("a", "3")),
+        [(0, vec![("a".into(), 3, EventType::Put)])]
+    );
+}
+
+#[test]
+fn compacted_start_is_canceled_with_the_compact_revision() {
+    let mut w = World::new();
+    for value in ["1", "2", "3"] {
+        w.put("a", value);
+    }
+    let _ = w
+        .store
+        .compact(
+            4,
+            &CompactionRequest {
+                revision: 2,
+                physical: true,
+            },
+        )
+        .unwrap();
+    let responses = w.watch(WatchCreateRequest {
+        key: "a".into(),
+        start_revision: 1,
+        ..Default::default()
+    });
+    assert_eq!(responses.len(), 2);
+    assert!(responses[1].canceled);
+    assert_eq!(responses[1].compact_revision, 2);
+    assert_eq!(
+        responses[1].cancel_reason,
+        "etcdserver: mvcc: required revision has been compacted"
+    );
+    assert!(w.stream.watch_ids().is_empty());
+    // Starting exactly at the compact revision is allowed.
+    let responses = w.watch(WatchCreateRequest {
+        key: "a".into(),
+        start_revision: 2,
+        ..Default::default()
+    });
+    assert_eq!(
+        summary(&responses[1..]),
+        [(
+            1,
+            vec![
+                ("a".into(), 2, EventType::Put),
+                ("a".into(), 3, EventType::Put)
+            ]
+        )]
+    );
+    let negative = w.watch(WatchCreateRequest {
+        key: "a".into(),
+        start_revision: -1,
+        ..Default::default()
+    });
+    assert!(negative[0].canceled && negative[0].watch_id == -1);
+}
+
+#[test]
+fn chosen_watch_ids_and_duplicates() {
+    let mut w = World::new();
+    assert_eq!(
+        w.watch(WatchCreateRequest {
+            key: "a".into(),
+            watch_id: 5,
+            ..Default::default()
+        })[0]
+            .watch_id,
+        5
+    );
+    let duplicate = w.watch(WatchCreateRequest {
+        key: "a".into(),
+        watch_id: 5,
+        ..Default::default()
+    });
+    assert!(duplicate[0].canceled && duplicate[0].watch_id == -1);
+    assert_eq!(w.stream.watch_ids(), [5]);
+}

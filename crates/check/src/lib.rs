@@ -30,6 +30,8 @@
 pub mod budget;
 pub mod edn;
 pub mod error;
+pub mod etcd;
+pub mod format;
 pub mod jepsen;
 pub mod linearizability;
 pub mod verdict;

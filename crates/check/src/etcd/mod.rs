@@ -1,0 +1,367 @@
+//! The etcd model checker: linearizability of a history whose responses carry revisions.
+//!
+//! etcd numbers every change of its keyspace with a revision, and every response carries the
+//! revision it was served at. The checker uses that as a fast path instead of searching:
+//! 1. each successful write claims the revision in its header; two claims on one revision are a
+//!    violation;
+//! 2. a write with an unknown outcome is placed where a read or watch event reveals it (it put a
+//!    value no other operation puts, and some kv shows that value with its mod revision); a
+//!    revision that no operation claims must be filled by an unrevealed unknown write, and the
+//!    checker branches over the candidates (depth first, bounded by the budget);
+//! 3. the writes are replayed in revision order on a model keyspace ([`store::Store`]), checking
+//!    each write's response against the model and each read (and non-writing txn) against the
+//!    state at its header revision (or at its `revision` option);
+//! 4. real-time order: an operation that started after another returned must not be linearized
+//!    before it (writes at `(rev, 0)`, reads at `(rev, 1)`), one sort and sweep;
+//! 5. compaction: a read below a compaction that finished before it started must fail.
+//!
+//! Serializable reads are checked against the state at their header revision, outside real
+//! time. The whole is near-linear in the history when nothing is unknown.
+
+pub mod classify;
+pub mod store;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use classify::{Class, ERR_COMPACTED, classify, revealed_revisions};
+use store::Store;
+
+use crate::budget::Budget;
+use crate::format::{History, OpRecord, Request};
+use crate::verdict::{Verdict, Violation};
+
+/// What the etcd checker found.
+#[derive(Debug, Clone)]
+pub struct EtcdOutcome {
+    /// The verdict on linearizability (watches are judged by [`crate::watch`]).
+    pub verdict: Verdict,
+    /// Operations (indices into `history.ops`) in linearization order, as far as it got.
+    pub linearized: Vec<usize>,
+    /// The operation where it failed, if any.
+    pub failed_op: Option<usize>,
+    /// The replayed keyspace, when the history is linearizable: the watch checker's reference.
+    pub store: Option<Store>,
+}
+
+/// The linearization key of an operation: writes at `(rev, 0)`, reads at `(rev, 1)`.
+type Key = (i64, u8);
+
+/// Checks `history`'s operations against the etcd model.
+#[must_use]
+pub fn check_etcd(history: &History, budget: &mut Budget<'_>) -> EtcdOutcome {
+    let ops: Vec<&OpRecord> = history.ops.iter().map(|(_, op)| op).collect();
+    let lines: Vec<u64> = history.ops.iter().map(|(l, _)| *l).collect();
+    let mut ctx = Context::new(&ops, &lines);
+    let result = ctx
+        .claim_revisions()
+        .and_then(|()| ctx.reveal_unknown(history))
+        .and_then(|()| ctx.check_real_time())
+        .and_then(|()| ctx.check_compaction());
+    if let Err(v) = result {
+        return ctx.failure(v);
+    }
+    ctx.max_rev = ctx.max_rev.max(max_observed_revision(history));
+    ctx.replay(budget)
+}
+
+fn max_observed_revision(history: &History) -> i64 {
+    let mut max = 1;
+    for kv in classify::observed_kvs(history) {
+        max = max.max(kv.mod_revision);
+    }
+    for (_, r) in &history.watch_responses {
+        for e in &r.events {
+            max = max.max(e.kv.mod_revision);
+        }
+    }
+    max
+}
+
+struct Context<'a> {
+    ops: &'a [&'a OpRecord],
+    lines: &'a [u64],
+    classes: Vec<Class>,
+    /// Whether the client never learned the outcome (it may take effect after it "returned").
+    uncertain: Vec<bool>,
+    /// Invariant: each revision has at most one writer.
+    writers: BTreeMap<i64, usize>,
+    /// Operations checked at each header revision, after its writer.
+    readers: BTreeMap<i64, Vec<usize>>,
+    /// Unknown-outcome writes not placed by any observation, in invoke order.
+    candidates: Vec<usize>,
+    max_rev: i64,
+    linearized: Vec<usize>,
+}
+
+impl<'a> Context<'a> {
+    fn new(ops: &'a [&'a OpRecord], lines: &'a [u64]) -> Self {
+        let classes: Vec<Class> = ops.iter().map(|op| classify(op)).collect();
+        let uncertain = classes.iter().map(|c| *c == Class::Unknown).collect();
+        Self {
+            ops,
+            lines,
+            classes,
+            uncertain,
+            writers: BTreeMap::new(),
+            readers: BTreeMap::new(),
+            candidates: Vec::new(),
+            max_rev: 1,
+            linearized: Vec::new(),
+        }
+    }
+
+    fn describe(&self, i: usize) -> String {
+        let op = self.ops[i];
+        let name = match &op.request {
+            Request::Range { key, .. } => format!("range {key:?}"),
+            Request::Put { key, value, .. } => format!("put {key:?}={value:?}"),
+            Request::DeleteRange { key, .. } => format!("delete {key:?}"),
+            Request::Txn { .. } => "txn".to_owned(),
+            Request::Compact { revision, .. } => format!("compact {revision}"),
+            Request::LeaseGrant { .. } => "lease grant".to_owned(),
+            Request::LeaseRevoke { id } => format!("lease revoke {id}"),
+            Request::LeaseKeepAlive { id } => format!("lease keep-alive {id}"),
+            Request::Defragment {} => "defragment".to_owned(),
+        };
+        format!("client {} {name} (line {})", op.client, self.lines[i])
+    }
+
+    fn violation(&self, i: usize, what: String) -> Violation {
+        Violation::new(
+            "linearizability",
+            format!("{}: {what}", self.describe(i)),
+            Some(i),
+        )
+    }
+
+    fn failure(&self, v: Violation) -> EtcdOutcome {
+        let failed_op = v.op;
+        EtcdOutcome {
+            verdict: Verdict::Violation(v),
+            linearized: self.linearized.clone(),
+            failed_op,
+            store: None,
+        }
+    }
+
+    fn claim(&mut self, rev: i64, i: usize) -> Result<(), Violation> {
+        if rev < 2 {
+            return Err(self.violation(
+                i,
+                format!("a write at revision {rev} (the first write is 2)"),
+            ));
+        }
+        if let Some(&other) = self.writers.get(&rev) {
+            let what = format!(
+                "claims revision {rev}, already written by {}",
+                self.describe(other)
+            );
+            return Err(self.violation(i, what));
+        }
+        self.writers.insert(rev, i);
+        self.max_rev = self.max_rev.max(rev);
+        Ok(())
+    }
+
+    fn claim_revisions(&mut self) -> Result<(), Violation> {
+        for i in 0..self.ops.len() {
+            match self.classes[i] {
+                Class::Writer { rev } => self.claim(rev, i)?,
+                Class::Reader { rev } | Class::Stale { rev } | Class::Revoke { rev } => {
+                    self.max_rev = self.max_rev.max(rev);
+                }
+                Class::Skip | Class::Unknown => {}
+            }
+        }
+        for i in 0..self.ops.len() {
+            match self.classes[i] {
+                Class::Revoke { rev } if rev >= 2 && !self.writers.contains_key(&rev) => {
+                    self.writers.insert(rev, i);
+                }
+                Class::Revoke { rev } | Class::Reader { rev } | Class::Stale { rev } => {
+                    self.readers.entry(rev).or_default().push(i);
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    fn reveal_unknown(&mut self, history: &History) -> Result<(), Violation> {
+        for (i, seen) in revealed_revisions(history) {
+            let mut revs: BTreeSet<i64> = seen.iter().map(|(r, _)| *r).collect();
+            if let Class::Writer { rev } = self.classes[i] {
+                revs.insert(rev);
+            }
+            if revs.len() > 1 {
+                let what = format!(
+                    "took effect more than once: at revisions {revs:?} (acknowledged or seen: {seen:?})"
+                );
+                return Err(self.violation(i, what));
+            }
+            let Some(&rev) = revs.first() else { continue };
+            match self.classes[i] {
+                Class::Writer { rev: claimed } if claimed != rev => {
+                    let what = format!(
+                        "acknowledged at revision {claimed} but {} was seen written at revision {rev}",
+                        seen[0].1
+                    );
+                    return Err(self.violation(i, what));
+                }
+                Class::Unknown => {
+                    self.classes[i] = Class::Writer { rev };
+                    self.claim(rev, i)?;
+                }
+                Class::Skip | Class::Reader { .. } => {
+                    let what = format!(
+                        "failed or wrote nothing, yet {} was seen written at revision {rev}",
+                        seen[0].1
+                    );
+                    return Err(self.violation(i, what));
+                }
+                _ => {}
+            }
+        }
+        let mut candidates: Vec<usize> = (0..self.ops.len())
+            .filter(|&i| self.classes[i] == Class::Unknown)
+            .collect();
+        candidates.sort_by_key(|&i| (self.ops[i].invoke, i));
+        self.candidates = candidates;
+        Ok(())
+    }
+
+    fn key_of(&self, i: usize) -> Option<Key> {
+        match self.classes[i] {
+            Class::Writer { rev } => Some((rev, 0)),
+            Class::Revoke { rev } if self.writers.get(&rev) == Some(&i) => Some((rev, 0)),
+            Class::Reader { rev } | Class::Revoke { rev } => Some((rev, 1)),
+            _ => None,
+        }
+    }
+
+    /// One sort and sweep: no operation may linearize before one that returned before it began.
+    fn check_real_time(&self) -> Result<(), Violation> {
+        let mut by_invoke: Vec<(u64, usize, Key)> = Vec::new();
+        let mut by_return: Vec<(u64, usize, Key)> = Vec::new();
+        for i in 0..self.ops.len() {
+            let Some(key) = self.key_of(i) else { continue };
+            by_invoke.push((self.ops[i].invoke, i, key));
+            if let Some(ret) = self.ops[i].return_time
+                && !self.uncertain[i]
+            {
+                by_return.push((ret, i, key));
+            }
+        }
+        by_invoke.sort_unstable();
+        by_return.sort_unstable();
+        let mut returned = by_return.iter().peekable();
+        let mut max: Option<(Key, usize)> = None;
+        for &(invoke, i, key) in &by_invoke {
+            while let Some(&&(ret, j, k)) = returned.peek() {
+                if ret >= invoke {
+                    break;
+                }
+                if max.is_none_or(|(m, _)| k > m) {
+                    max = Some((k, j));
+                }
+                returned.next();
+            }
+            if let Some((m, j)) = max
+                && key < m
+            {
+                let what = format!(
+                    "linearized at revision {} but started after {} returned at revision {}",
+                    key.0,
+                    self.describe(j),
+                    m.0
+                );
+                return Err(self.violation(i, what));
+            }
+        }
+        Ok(())
+    }
+
+    /// A read below a compaction that finished before the read began must fail; a compacted
+    /// error needs a compaction that could have come first.
+    fn check_compaction(&self) -> Result<(), Violation> {
+        let compacts: Vec<(i64, u64, Option<u64>)> = (0..self.ops.len())
+            .filter_map(|i| match (&self.ops[i].request, self.classes[i]) {
+                (Request::Compact { revision, .. }, Class::Reader { .. }) => {
+                    Some((*revision, self.ops[i].invoke, self.ops[i].return_time))
+                }
+                (Request::Compact { revision, .. }, _)
+                    if self.ops[i]
+                        .error
+                        .as_deref()
+                        .is_none_or(|e| !classify::is_definite_error(e)) =>
+                {
+                    Some((*revision, self.ops[i].invoke, None))
+                }
+                _ => None,
+            })
+            .collect();
+        for (i, op) in self.ops.iter().enumerate() {
+            let Request::Range { revision, .. } = &op.request else {
+                continue;
+            };
+            if *revision <= 0 {
+                continue;
+            }
+            if op.response.is_some() {
+                let before = compacts
+                    .iter()
+                    .find(|(c, _, ret)| *c > *revision && ret.is_some_and(|r| r < op.invoke));
+                if let Some((c, _, _)) = before {
+                    let what = format!(
+                        "read at revision {revision} succeeded after a compaction to {c} had returned"
+                    );
+                    return Err(self.violation(i, what));
+                }
+            } else if op
+                .error
+                .as_deref()
+                .is_some_and(|e| e.contains(ERR_COMPACTED))
+            {
+                let end = op.return_time.unwrap_or(u64::MAX);
+                if !compacts
+                    .iter()
+                    .any(|(c, inv, _)| *c > *revision && *inv <= end)
+                {
+                    let what = format!(
+                        "read at revision {revision} failed as compacted, but no compaction above {revision} had begun"
+                    );
+                    return Err(self.violation(i, what));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The latest invoke time a write at `rev` may have: no later-linearized operation may have
+    /// returned before it began. `suffix[r]` covers keys above `(r, 0)`.
+    fn latest_invoke_by_revision(&self) -> Vec<u64> {
+        let size = usize::try_from(self.max_rev + 2).unwrap_or(0);
+        let mut at = vec![u64::MAX; size];
+        for i in 0..self.ops.len() {
+            let (Some((rev, kind)), Some(ret)) = (self.key_of(i), self.ops[i].return_time) else {
+                continue;
+            };
+            if self.uncertain[i] {
+                continue;
+            }
+            // A read at rev r sits above (r, 0); a write at r sits above (r - 1, 0).
+            let slot = if kind == 1 { rev } else { rev - 1 };
+            if let Ok(s) = usize::try_from(slot)
+                && s < size
+            {
+                at[s] = at[s].min(ret);
+            }
+        }
+        for r in (0..size.saturating_sub(1)).rev() {
+            at[r] = at[r].min(at[r + 1]);
+        }
+        at
+    }
+}
+
+mod replay;

@@ -1,0 +1,208 @@
+//! Step 3 of the etcd checker: replaying the writes in revision order, branching over the
+//! unknown-outcome writes that may fill revisions nobody claimed.
+
+use super::store::{Exec, Store, diff_response};
+use super::{Context, EtcdOutcome};
+use crate::budget::Budget;
+use crate::format::Request;
+use crate::verdict::{Verdict, Violation};
+
+/// A revision filled by a choice among the candidates, to come back to on a failure.
+struct Choice {
+    rev: i64,
+    /// Position in `Context::candidates`.
+    position: usize,
+    /// Length of `Context::linearized` before this revision.
+    linearized_len: usize,
+}
+
+impl Context<'_> {
+    pub(super) fn replay(mut self, budget: &mut Budget<'_>) -> EtcdOutcome {
+        let latest_invoke = self.latest_invoke_by_revision();
+        let mut store = Store::default();
+        let mut used = vec![false; self.candidates.len()];
+        let mut choices: Vec<Choice> = Vec::new();
+        let mut deepest: Option<(i64, Violation, Vec<usize>)> = None;
+        if let Err(v) = self.check_readers(&store, 1) {
+            return self.failure(v);
+        }
+        let mut rev = 2;
+        let mut from = 0;
+        while rev <= self.max_rev {
+            if budget.tick() {
+                let linearized = self.linearized.clone();
+                let verdict = Verdict::Unknown(budget.exhausted_reason());
+                return EtcdOutcome {
+                    verdict,
+                    linearized,
+                    failed_op: None,
+                    store: None,
+                };
+            }
+            let linearized_len = self.linearized.len();
+            let result = match self.writers.get(&rev) {
+                Some(&writer) => self.apply_writer(&mut store, writer, rev),
+                None => match self.try_candidates(&mut store, rev, from, &used, &latest_invoke) {
+                    Some(position) => {
+                        used[position] = true;
+                        choices.push(Choice {
+                            rev,
+                            position,
+                            linearized_len,
+                        });
+                        Ok(())
+                    }
+                    None => Err(self.no_writer(rev)),
+                },
+            }
+            .and_then(|()| self.check_readers(&store, rev));
+            from = 0;
+            let Err(violation) = result else {
+                rev += 1;
+                continue;
+            };
+            if deepest.as_ref().is_none_or(|(r, _, _)| rev > *r) {
+                deepest = Some((rev, violation, self.linearized.clone()));
+            }
+            let Some(choice) = choices.pop() else {
+                let (_, violation, linearized) =
+                    deepest.unwrap_or((rev, self.no_writer(rev), Vec::new()));
+                self.linearized = linearized;
+                return self.failure(violation);
+            };
+            while store.revision() >= choice.rev {
+                store.rollback();
+            }
+            used[choice.position] = false;
+            self.linearized.truncate(choice.linearized_len);
+            rev = choice.rev;
+            from = choice.position + 1;
+        }
+        EtcdOutcome {
+            verdict: Verdict::Ok,
+            linearized: self.linearized,
+            failed_op: None,
+            store: Some(store),
+        }
+    }
+
+    fn no_writer(&self, rev: i64) -> Violation {
+        let what = format!(
+            "revision {rev} was observed but no acknowledged write claims it and no \
+             unknown-outcome write can fill it"
+        );
+        Violation::new("linearizability", what, None)
+    }
+
+    /// Tries the unused candidates from `from` on, in invoke order, at `rev`; commits and returns
+    /// the first that may have started in time and changes the keyspace.
+    fn try_candidates(
+        &self,
+        store: &mut Store,
+        rev: i64,
+        from: usize,
+        used: &[bool],
+        latest_invoke: &[u64],
+    ) -> Option<usize> {
+        let latest = usize::try_from(rev)
+            .ok()
+            .and_then(|r| latest_invoke.get(r))
+            .copied();
+        for (position, &i) in self.candidates.iter().enumerate().skip(from) {
+            if used[position] {
+                continue;
+            }
+            if latest.is_some_and(|l| self.ops[i].invoke > l) {
+                break;
+            }
+            let mut exec = Exec::new(store, rev - 1);
+            if exec.run(&self.ops[i].request).is_err() {
+                continue;
+            }
+            let changes = exec.into_changes();
+            if !changes.is_empty() {
+                store.commit(changes);
+                return Some(position);
+            }
+        }
+        None
+    }
+
+    fn apply_writer(&mut self, store: &mut Store, i: usize, rev: i64) -> Result<(), Violation> {
+        let op = self.ops[i];
+        let mut exec = Exec::new(store, rev - 1);
+        let expected = exec.run(&op.request).map_err(|e| {
+            self.violation(
+                i,
+                format!("at revision {rev} the model fails it with {e:?}"),
+            )
+        })?;
+        if let Some(got) = &op.response
+            && let Some(diff) = diff_response(&expected, got)
+        {
+            return Err(self.violation(
+                i,
+                format!("wrote revision {rev} but the response has {diff}"),
+            ));
+        }
+        let changes = exec.into_changes();
+        if changes.is_empty() {
+            let what = format!(
+                "claims revision {rev} but in the model's state at {} it changes nothing",
+                rev - 1
+            );
+            return Err(self.violation(i, what));
+        }
+        store.commit(changes);
+        self.linearized.push(i);
+        Ok(())
+    }
+
+    fn check_readers(&mut self, store: &Store, rev: i64) -> Result<(), Violation> {
+        let readers = self.readers.get(&rev).cloned().unwrap_or_default();
+        for i in readers {
+            if self.writers.get(&rev) == Some(&i) {
+                continue;
+            }
+            self.check_reader(store, i, rev)?;
+            self.linearized.push(i);
+        }
+        Ok(())
+    }
+
+    fn check_reader(&self, store: &Store, i: usize, rev: i64) -> Result<(), Violation> {
+        let op = self.ops[i];
+        let base = match &op.request {
+            Request::Range { revision, .. } if *revision > rev => {
+                let what =
+                    format!("read revision {revision} above its header revision {rev} succeeded");
+                return Err(self.violation(i, what));
+            }
+            Request::Range { revision, .. } if *revision > 0 => *revision,
+            Request::Compact { revision, .. } if *revision > rev => {
+                let what =
+                    format!("compacted revision {revision}, above the current revision {rev}");
+                return Err(self.violation(i, what));
+            }
+            _ => rev,
+        };
+        let mut exec = Exec::new(store, base);
+        let expected = exec.run(&op.request).map_err(|e| {
+            self.violation(
+                i,
+                format!("at revision {rev} the model fails it with {e:?}"),
+            )
+        })?;
+        if let Some(got) = &op.response
+            && let Some(diff) = diff_response(&expected, got)
+        {
+            return Err(self.violation(i, format!("at revision {base} the response has {diff}")));
+        }
+        if !exec.into_changes().is_empty() {
+            let what =
+                format!("returned revision {rev} without writing, but in the model it writes");
+            return Err(self.violation(i, what));
+        }
+        Ok(())
+    }
+}

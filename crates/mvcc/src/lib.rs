@@ -67,3 +67,6 @@ pub use revision::{KeyRange, Revision};
 pub use store::{Applied, Config, LEASE_TTL_SECONDS_MAX, Store};
 pub use types::*;
 pub use watch::WatchStream;
+
+/// A boxed redb storage backend, as [`Store::open`] takes it.
+pub type StorageBackendBox = Box<dyn redb::StorageBackend>;

@@ -41,9 +41,11 @@
 //! record, in any segment, stops the open with [`WalError::Corrupted`] naming the file, the
 //! offset and what was expected.
 //!
-//! Known limit (shared with etcd's WAL): damage to a *synced* record of the last segment whose
-//! bytes happen to hold an all-zero sector piece (say entry data of zeros) is taken for a tear,
-//! and the records from it on are dropped.
+//! Known limit (etcd's WAL has it too, more widely): damage to a *synced* record of the last
+//! segment is taken for a tear if one of the record's sector pieces happens to be all zeros on
+//! disk. Records are whitened (XORed with a fixed keystream) so that zeros in entry data do not
+//! make such pieces; a valid piece of `k` bytes is all zeros with a chance of 2^-8k, so only
+//! tiny pieces at a record's edges are a real exposure.
 //! After a successful open the last segment is synced, so what was read stays read.
 //!
 //! # Errors

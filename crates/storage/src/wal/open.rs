@@ -213,7 +213,7 @@ fn scan(
                 }
                 Err(error) => return Err(corrupted(path, offset as u64, error.expected())),
             };
-        let record = Record::decode(record_type, payload)
+        let record = Record::decode(record_type, &payload)
             .map_err(|expected| corrupted(path, offset as u64, expected))?;
         if offset == 0 {
             let header = Record::SegmentHeader {

@@ -1,8 +1,9 @@
 //! The WAL's on-disk record format: framing and payload codecs. Pure functions on bytes.
 //!
-//! A frame is `len: u32 | type: u8 | payload crc: u32 | header crc: u32 | payload (len bytes)`,
-//! where the payload crc is the CRC32C of the payload and the header crc the CRC32C of the nine
-//! bytes before it. The header has its own checksum so that a damaged length is caught as
+//! A frame is `len: u32 | type: u8 | payload crc: u32 | header crc: u32 | payload (len bytes)`.
+//! The first nine bytes and the payload are whitened (XORed with a fixed keystream, by position
+//! in the frame; see `whiten`); the payload crc is the CRC32C of the whitened payload and the
+//! header crc the CRC32C of the nine whitened bytes before it. The header has its own checksum so that a damaged length is caught as
 //! damage, never mistaken for a record cut short by a crash. All integers are little endian and
 //! fixed width; nothing platform-sized reaches the disk.
 //!
@@ -110,13 +111,45 @@ pub(crate) fn encode_frame(out: &mut Vec<u8>, record_type: RecordType, payload: 
     let len = u32::try_from(payload.len()).unwrap_or(u32::MAX);
     assert_eq!(len as usize, payload.len(), "record payload over 4 GiB");
     let start = out.len();
-    out.extend_from_slice(&len.to_le_bytes());
-    out.push(record_type as u8);
-    out.extend_from_slice(&crc32c::crc32c(payload).to_le_bytes());
-    let header_crc = crc32c::crc32c(&out[start..]);
-    out.extend_from_slice(&header_crc.to_le_bytes());
+    out.resize(start + FRAME_HEADER_BYTES, 0);
     out.extend_from_slice(payload);
+    whiten(&mut out[start + FRAME_HEADER_BYTES..], FRAME_HEADER_BYTES);
+    let payload_crc = crc32c::crc32c(&out[start + FRAME_HEADER_BYTES..]);
+    let header = &mut out[start..start + FRAME_HEADER_BYTES];
+    header[..4].copy_from_slice(&len.to_le_bytes());
+    header[4] = record_type as u8;
+    header[5..9].copy_from_slice(&payload_crc.to_le_bytes());
+    whiten(&mut header[..9], 0);
+    let header_crc = crc32c::crc32c(&header[..9]);
+    header[9..].copy_from_slice(&header_crc.to_le_bytes());
     debug_assert_eq!(out.len() - start, FRAME_HEADER_BYTES + payload.len());
+}
+
+/// XORs `bytes`, found `position` bytes into a frame, with the frame keystream (an involution).
+///
+/// Whitening makes an all-zero run inside a valid record as unlikely as guessing the stream,
+/// so that a zero sector piece really means "never written" to the torn-tail check, even when
+/// entries carry runs of zeros.
+fn whiten(bytes: &mut [u8], position: usize) {
+    let mut done = 0;
+    while done < bytes.len() {
+        let at = position + done;
+        let word = keystream_word(at as u64 / 8).to_le_bytes();
+        let lane = at % 8;
+        let n = (8 - lane).min(bytes.len() - done);
+        for (byte, key) in bytes[done..done + n].iter_mut().zip(&word[lane..lane + n]) {
+            *byte ^= key;
+        }
+        done += n;
+    }
+}
+
+/// The keystream's `n`th 8-byte word: SplitMix64's finalizer over the word number.
+fn keystream_word(n: u64) -> u64 {
+    let mut z = n.wrapping_add(1).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
 }
 
 fn le_u32(bytes: &[u8]) -> u32 {
@@ -125,12 +158,20 @@ fn le_u32(bytes: &[u8]) -> u32 {
     u32::from_le_bytes(array)
 }
 
+/// The header's first nine bytes, un-whitened: (length, type byte, payload crc).
+fn read_header(raw: &[u8]) -> (u64, u8, u32) {
+    let mut header = [0u8; 9];
+    header.copy_from_slice(&raw[..9]);
+    whiten(&mut header, 0);
+    (u64::from(le_u32(&header)), header[4], le_u32(&header[5..]))
+}
+
 /// Decodes the frame at the start of `bytes`: its type, payload and total length. Never
 /// panics, whatever the bytes.
 pub(crate) fn decode_frame(
     bytes: &[u8],
     payload_bytes_max: u64,
-) -> Result<(RecordType, &[u8], usize), FrameError> {
+) -> Result<(RecordType, Vec<u8>, usize), FrameError> {
     let available = bytes.len() as u64;
     let Some(header) = bytes.get(..FRAME_HEADER_BYTES) else {
         return Err(FrameError::ShortHeader { available });
@@ -140,17 +181,16 @@ pub(crate) fn decode_frame(
     if stored != computed {
         return Err(FrameError::HeaderCrc { stored, computed });
     }
-    let len = u64::from(le_u32(header));
+    let (len, type_byte, payload_crc) = read_header(header);
     if len > payload_bytes_max {
         return Err(FrameError::TooLong {
             len,
             max: payload_bytes_max,
         });
     }
-    let type_byte = header[4];
     let record_type = RecordType::from_byte(type_byte).ok_or(FrameError::UnknownType(type_byte))?;
     let frame_len = FRAME_HEADER_BYTES as u64 + len;
-    let Some(payload) = usize::try_from(frame_len)
+    let Some(raw) = usize::try_from(frame_len)
         .ok()
         .and_then(|end| bytes.get(FRAME_HEADER_BYTES..end))
     else {
@@ -159,12 +199,16 @@ pub(crate) fn decode_frame(
             available,
         });
     };
-    let stored = le_u32(&header[5..]);
-    let computed = crc32c::crc32c(payload);
-    if stored != computed {
-        return Err(FrameError::PayloadCrc { stored, computed });
+    let computed = crc32c::crc32c(raw);
+    if payload_crc != computed {
+        return Err(FrameError::PayloadCrc {
+            stored: payload_crc,
+            computed,
+        });
     }
-    Ok((record_type, payload, FRAME_HEADER_BYTES + payload.len()))
+    let mut payload = raw.to_vec();
+    whiten(&mut payload, FRAME_HEADER_BYTES);
+    Ok((record_type, payload, FRAME_HEADER_BYTES + raw.len()))
 }
 
 /// A cursor over a payload that fails instead of panicking when bytes run out.
@@ -350,9 +394,8 @@ pub(crate) fn looks_torn(bytes: &[u8], offset: usize, error: &FrameError, sector
         FrameError::TooLong { .. } | FrameError::UnknownType(_) => return false,
         FrameError::HeaderCrc { .. } => (offset, offset.saturating_add(FRAME_HEADER_BYTES)),
         FrameError::PayloadCrc { .. } => {
-            let len = bytes
-                .get(offset..offset + 4)
-                .map_or(0, |b| le_u32(b) as usize);
+            let header = bytes.get(offset..offset + FRAME_HEADER_BYTES);
+            let len = header.map_or(0, |h| read_header(h).0 as usize);
             let payload_at = offset.saturating_add(FRAME_HEADER_BYTES);
             (payload_at, payload_at.saturating_add(len))
         }

@@ -305,7 +305,7 @@ proptest! {
     fn frame_decoder_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
         if let Ok((record_type, payload, len)) = record::decode_frame(&bytes, 1 << 20) {
             prop_assert!(len <= bytes.len());
-            let _ = Record::decode(record_type, payload);
+            let _ = Record::decode(record_type, &payload);
         }
         for offset in 0..bytes.len() {
             if let Err(error) = record::decode_frame(&bytes[offset..], 64) {
@@ -330,7 +330,8 @@ proptest! {
         record::encode_frame(&mut frame, record_type, &payload);
         let (decoded_type, decoded_payload, _) = record::decode_frame(&frame, 1 << 20).unwrap();
         prop_assert_eq!(decoded_type, record_type);
-        let _ = Record::decode(decoded_type, decoded_payload);
+        prop_assert_eq!(&decoded_payload, &payload);
+        let _ = Record::decode(decoded_type, &decoded_payload);
     }
 
     #[test]
@@ -351,7 +352,7 @@ proptest! {
             record.encode(&mut bytes);
             let (record_type, payload, len) = record::decode_frame(&bytes, 1 << 20).unwrap();
             prop_assert_eq!(len, bytes.len());
-            prop_assert_eq!(Record::decode(record_type, payload).unwrap(), record);
+            prop_assert_eq!(Record::decode(record_type, &payload).unwrap(), record);
         }
     }
 
@@ -415,4 +416,21 @@ fn injected_read_bit_flips_are_never_silent() {
         }
     }
     assert!(errors > 10, "{errors} of 100 opens saw a flip");
+}
+
+#[test]
+fn damage_to_a_record_of_zeros_in_the_last_segment_is_corruption_not_a_tear() {
+    // Entry data of zeros would hold all-zero sector pieces without whitening, and a damaged
+    // record would then pass for a torn one and be silently dropped with what follows it.
+    let fs = SimFs::with_seed(15);
+    let mut wal = Wal::create(fs.clone(), &dir(), small()).unwrap();
+    wal.save(None, &[entry(1, 1, &[0; 2000])]).unwrap();
+    wal.save(None, &[entry(2, 1, b"after")]).unwrap();
+    wal.sync().unwrap();
+    let path = wal.segment_paths()[0].clone();
+    fs.corrupt_byte(&path, header_bytes() + 1500, 0x04);
+    match reopen(&fs) {
+        Err(WalError::Corrupted { offset, .. }) => assert_eq!(offset, header_bytes()),
+        other => panic!("expected Corrupted, got {other:?}"),
+    }
 }

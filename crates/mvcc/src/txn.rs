@@ -91,51 +91,37 @@ impl<T: ReadableTable<RevisionKey, &'static [u8]>> View<'_, T> {
         Ok(path)
     }
 
-    /// etcd's `checkPut` over the chosen path: key existence for ignore_*, then the lease.
-    fn check_puts(&self, req: &TxnRequest, path: &Path) -> Result<()> {
+    /// etcd's `checkTxn` over the chosen path, op by op: a range's revision must not be in
+    /// the future or compacted (a negative revision below the compact revision counts as
+    /// compacted here, though a plain Range reads the latest); a put with `ignore_*` needs an
+    /// existing key, and a put's lease must exist.
+    fn check(&self, req: &TxnRequest, path: &Path) -> Result<()> {
+        let store = self.store;
         let mut nested = path.nested.iter();
         for op in path.branch(req) {
             match op {
+                RequestOp::Range(range) if range.revision != 0 => {
+                    if range.revision > store.current_revision {
+                        return Err(MvccError::FutureRevision);
+                    }
+                    if range.revision < store.compact_revision {
+                        return Err(MvccError::Compacted);
+                    }
+                }
                 RequestOp::Put(put) => {
-                    let at = self.store.current_revision;
-                    if (put.ignore_value || put.ignore_lease)
-                        && self.store.index.get(&put.key, at).is_none()
-                    {
+                    let missing = store.index.get(&put.key, store.current_revision).is_none();
+                    if (put.ignore_value || put.ignore_lease) && missing {
                         return Err(MvccError::KeyNotFound);
                     }
-                    if put.lease != 0 && !self.store.leases.contains(put.lease) {
+                    if put.lease != 0 && !store.leases.contains(put.lease) {
                         return Err(MvccError::LeaseNotFound);
                     }
                 }
                 RequestOp::Txn(txn) => {
                     let Some(inner) = nested.next() else { continue };
-                    self.check_puts(txn, inner)?;
+                    self.check(txn, inner)?;
                 }
                 RequestOp::Range(_) | RequestOp::DeleteRange(_) => {}
-            }
-        }
-        Ok(())
-    }
-
-    /// etcd's `checkRange` over the chosen path (note: a negative revision below the compact
-    /// revision is an error here, though a plain Range would read the latest).
-    fn check_ranges(&self, req: &TxnRequest, path: &Path) -> Result<()> {
-        let mut nested = path.nested.iter();
-        for op in path.branch(req) {
-            match op {
-                RequestOp::Range(range) if range.revision != 0 => {
-                    if range.revision > self.store.current_revision {
-                        return Err(MvccError::FutureRevision);
-                    }
-                    if range.revision < self.store.compact_revision {
-                        return Err(MvccError::Compacted);
-                    }
-                }
-                RequestOp::Txn(txn) => {
-                    let Some(inner) = nested.next() else { continue };
-                    self.check_ranges(txn, inner)?;
-                }
-                _ => {}
             }
         }
         Ok(())
@@ -272,10 +258,7 @@ impl Store {
                 table: &table,
             };
             let path = view.path(req)?;
-            if !read_only {
-                view.check_puts(req, &path)?;
-            }
-            view.check_ranges(req, &path)?;
+            view.check(req, &path)?;
             if read_only {
                 let mut response = execute_read_only(&view, req, &path)?;
                 response.header = ResponseHeader::at(self.current_revision);
@@ -309,7 +292,7 @@ impl Store {
             table: &table,
         };
         let path = view.path(req)?;
-        view.check_ranges(req, &path)?;
+        view.check(req, &path)?;
         let mut response = execute_read_only(&view, req, &path)?;
         response.header = ResponseHeader::at(self.current_revision);
         Ok(Some(response))

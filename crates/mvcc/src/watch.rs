@@ -126,7 +126,6 @@ impl WatchStream {
                 watch_id: id,
                 canceled: true,
                 compact_revision: store.compact_revision(),
-                cancel_reason: MvccError::Compacted.to_string(),
                 ..Default::default()
             });
             return Ok(responses);

@@ -418,20 +418,12 @@ impl Model {
         (ok, if ok { &req.success } else { &req.failure })
     }
 
-    fn writes(req: &TxnRequest) -> bool {
-        req.success.iter().chain(&req.failure).any(|op| match op {
-            RequestOp::Put(_) | RequestOp::DeleteRange(_) => true,
-            RequestOp::Range(_) => false,
-            RequestOp::Txn(t) => Self::writes(t),
-        })
-    }
-
-    /// Checks of the chosen path: `puts` selects the put check, otherwise the range check.
-    fn check_path(&self, req: &TxnRequest, puts: bool) -> Result<(), MvccError> {
+    /// etcd's `checkTxn`: the chosen path, op by op.
+    fn check_path(&self, req: &TxnRequest) -> Result<(), MvccError> {
         let (_, ops) = self.branch(req);
         for op in ops {
             match op {
-                RequestOp::Put(p) if puts => {
+                RequestOp::Put(p) => {
                     if (p.ignore_value || p.ignore_lease) && !self.current().contains_key(&p.key) {
                         return Err(MvccError::KeyNotFound);
                     }
@@ -439,7 +431,7 @@ impl Model {
                         return Err(MvccError::LeaseNotFound);
                     }
                 }
-                RequestOp::Range(r) if !puts && r.revision != 0 => {
+                RequestOp::Range(r) if r.revision != 0 => {
                     if r.revision > self.revision() {
                         return Err(MvccError::FutureRevision);
                     }
@@ -447,7 +439,7 @@ impl Model {
                         return Err(MvccError::Compacted);
                     }
                 }
-                RequestOp::Txn(t) => self.check_path(t, puts)?,
+                RequestOp::Txn(t) => self.check_path(t)?,
                 _ => {}
             }
         }
@@ -478,12 +470,7 @@ impl Model {
         if let Err(e) = invar_mvcc::validate::check_txn(req, self.config.txn_ops_max) {
             return err(e);
         }
-        if Self::writes(req)
-            && let Err(e) = self.check_path(req, true)
-        {
-            return err(e);
-        }
-        if let Err(e) = self.check_path(req, false) {
+        if let Err(e) = self.check_path(req) {
             return err(e);
         }
         let mut work = self.work();

@@ -36,6 +36,14 @@
 //! - [`FileSystem::list`] returns the file names (not paths) in a directory, sorted, so that
 //!   callers never depend on an OS's order.
 //!
+//! Disk assumptions (what the real disk must give us, and what [`SimFs`] gives no more than):
+//! - A write of an aligned 512-byte sector lands whole or not at all; a longer write may land
+//!   as any subset of its sectors, in any order, until a sync.
+//! - Bytes never written read as zeros (never stale data from another file).
+//! - `fsync`/`fdatasync` returns only when the data and length are on stable storage, and a
+//!   directory fsync likewise for names; the disk does not lie about flushes.
+//! - Bits can rot: a read may return damaged bytes (the WAL and snapshot checksums catch it).
+//!
 //! Errors:
 //! - Every operation returns [`FsError`]; none panics on anything a disk supplies.
 //! - After any error from a write or a sync, a caller must assume the file's unsynced state is

@@ -307,19 +307,41 @@ fn apply_on_crash(image: &mut Vec<u8>, pending: &Pending, sector: u64, rng: &mut
 }
 
 /// The simulated disk. Clones share one disk.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct SimFs {
     state: Arc<Mutex<State>>,
 }
 
 /// An open file of a [`SimFs`].
-#[derive(Debug)]
 pub struct SimFile {
     state: Arc<Mutex<State>>,
     inode: u64,
     generation: u64,
     path: PathBuf,
     _handle: Arc<()>,
+}
+
+impl std::fmt::Debug for SimFs {
+    /// A summary: the whole disk's bytes would drown any panic message.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let state = lock(&self.state);
+        f.debug_struct("SimFs")
+            .field("seed", &state.config.seed)
+            .field("generation", &state.generation)
+            .field("files", &state.live_names.len())
+            .field("halted", &state.halted)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for SimFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SimFile")
+            .field("path", &self.path)
+            .field("inode", &self.inode)
+            .field("generation", &self.generation)
+            .finish_non_exhaustive()
+    }
 }
 
 fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {

@@ -242,6 +242,17 @@ impl LogShape {
             }
         }
         self.last_index = first.index + entries.len() as u64 - 1;
+        debug_assert!(self.invariants_hold());
+    }
+
+    /// The field invariants: runs strictly ascending, inside `(base.index, last_index]`.
+    fn invariants_hold(&self) -> bool {
+        let ascending = self.runs.windows(2).all(|pair| pair[0].0 < pair[1].0);
+        let inside = self
+            .runs
+            .iter()
+            .all(|r| r.0 > self.base.index && r.0 <= self.last_index);
+        ascending && inside && self.last_index >= self.base.index
     }
 
     /// Applies a snapshot marker: compaction if the log holds (index, term), else a reset.
@@ -265,6 +276,7 @@ impl LogShape {
             self.last_index = marker.index;
         }
         self.base = marker;
+        debug_assert!(self.invariants_hold());
         reset
     }
 }

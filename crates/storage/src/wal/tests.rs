@@ -8,7 +8,7 @@ use proptest::prelude::*;
 
 use super::record::{self, Record};
 use super::*;
-use crate::fs::{FileSystem, SimFs};
+use crate::fs::{FileSystem, FsError, SimFs};
 
 pub(super) fn entry(index: u64, term: u64, data: &[u8]) -> Entry {
     Entry {
@@ -433,4 +433,30 @@ fn damage_to_a_record_of_zeros_in_the_last_segment_is_corruption_not_a_tear() {
         Err(WalError::Corrupted { offset, .. }) => assert_eq!(offset, header_bytes()),
         other => panic!("expected Corrupted, got {other:?}"),
     }
+}
+
+#[test]
+fn a_full_disk_poisons_the_log_and_a_reopen_keeps_what_was_synced() {
+    let fs = SimFs::with_seed(16);
+    let mut wal = Wal::create(fs.clone(), &dir(), small()).unwrap();
+    fill(&mut wal, 1, 5);
+    wal.sync().unwrap();
+    fs.set_capacity_bytes(Some(2500));
+    let error = (6..100)
+        .find_map(|i| wal.save(None, &[entry(i, 1, &[1; 300])]).err())
+        .unwrap();
+    assert!(
+        matches!(error, WalError::Fs(FsError::NoSpace { .. })),
+        "{error}"
+    );
+    assert!(matches!(wal.sync(), Err(WalError::Poisoned)));
+    fs.set_capacity_bytes(None);
+    let (_, rec) = reopen(&fs).unwrap();
+    assert!(rec.entries.len() >= 5);
+    assert_eq!(
+        rec.entries[..5],
+        (1..=5)
+            .map(|i| entry(i, 1, &[i as u8; 300]))
+            .collect::<Vec<_>>()[..]
+    );
 }

@@ -34,7 +34,9 @@ pub mod etcd;
 pub mod format;
 pub mod jepsen;
 pub mod linearizability;
+pub mod report;
 pub mod verdict;
+pub mod watch;
 
 pub use budget::Budget;
 pub use error::ParseError;

@@ -17,7 +17,10 @@ struct Choice {
 }
 
 impl Context<'_> {
-    pub(super) fn replay(mut self, budget: &mut Budget<'_>) -> EtcdOutcome {
+    /// Replays the writes in revision order. `strict`: watch events count as observations that
+    /// the replay must agree with.
+    pub(super) fn replay(&mut self, budget: &mut Budget<'_>, strict: bool) -> EtcdOutcome {
+        self.linearized.clear();
         let latest_invoke = self.latest_invoke_by_revision();
         let mut store = Store::default();
         let mut used = vec![false; self.candidates.len()];
@@ -55,7 +58,14 @@ impl Context<'_> {
                     None => Err(self.no_writer(rev)),
                 },
             }
-            .and_then(|()| self.check_readers(&store, rev));
+            .and_then(|()| self.check_readers(&store, rev))
+            .and_then(|()| {
+                if strict {
+                    self.check_watched(&store, rev)
+                } else {
+                    Ok(())
+                }
+            });
             from = 0;
             let Err(violation) = result else {
                 rev += 1;
@@ -80,10 +90,26 @@ impl Context<'_> {
         }
         EtcdOutcome {
             verdict: Verdict::Ok,
-            linearized: self.linearized,
+            linearized: self.linearized.clone(),
             failed_op: None,
             store: Some(store),
         }
+    }
+
+    /// In the strict pass: the watch events at `rev` must show what the replay wrote.
+    fn check_watched(&self, store: &Store, rev: i64) -> Result<(), Violation> {
+        let Some(seen) = self.watched.get(&rev) else {
+            return Ok(());
+        };
+        for (key, kv) in seen {
+            let changed = store.changed_at(rev).iter().any(|k| k == key);
+            let agrees = changed && store.get(key, rev) == kv.as_ref();
+            if !agrees {
+                let what = format!("a watch event shows {key:?} as {kv:?} at revision {rev}");
+                return Err(Violation::new("watch", what, None));
+            }
+        }
+        Ok(())
     }
 
     fn no_writer(&self, rev: i64) -> Violation {

@@ -42,6 +42,7 @@ mod raft;
 mod read;
 mod ready;
 mod step;
+pub mod testkit;
 pub mod types;
 
 pub use config::{Config, ConfigError};

@@ -69,6 +69,10 @@ impl Inflights {
         }
     }
 
+    pub(crate) fn free_first(&mut self) {
+        self.last_indexes.pop_front();
+    }
+
     pub(crate) fn clear(&mut self) {
         self.last_indexes.clear();
     }

@@ -162,6 +162,11 @@ impl Raft {
                 progress.recent_active = true;
                 progress.probe_sent = false;
                 progress.read_seq_acked = progress.read_seq_acked.max(read_seq);
+                if progress.state == ProgressState::Replicate && progress.inflights.full() {
+                    // Appends may have been lost: let one more out so that a gap is noticed
+                    // (the follower rejects it and the leader goes back to probing).
+                    progress.inflights.free_first();
+                }
                 let behind = progress.match_index < last_index;
                 if behind {
                     self.send_append(from, true);

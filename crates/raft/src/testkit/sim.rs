@@ -1,0 +1,772 @@
+//! A randomized, seeded world for Raft: members on a faulty network (loss, delay, reordering,
+//! duplication, partitions), with crashes that keep only what was persisted, process pauses,
+//! clock drift, snapshots, membership changes and leader transfers. Clients propose and read.
+//! After every step the safety properties are checked; after the faults heal, progress is
+//! required within a bounded time.
+//!
+//! One seed decides everything; the trace hash proves it (the same seed always gives the same
+//! hash).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::checker::{Check, SafetyChecker, Violation, ViolationKind};
+use super::{Handled, MemNode, MemStorage, fnv};
+use crate::types::{ConfChange, ConfChangeKind, Index, Message, NodeId, Term};
+use crate::{Config, Prng, Raft, Role};
+
+/// Nominal time units per tick; each member's clock drifts around it.
+const UNITS_PER_TICK: u64 = 10;
+
+/// The shape of a run.
+#[derive(Clone, Debug)]
+pub struct SimOptions {
+    /// Initial voters (3 or 5 in the tests).
+    pub voters: usize,
+    /// Extra member ids that may join as learners and be promoted.
+    pub spare_members: usize,
+    /// Ticks of the phase with faults.
+    pub fault_ticks: u64,
+    /// Ticks allowed, after every fault healed, to elect a leader and commit on every member.
+    pub liveness_ticks: u64,
+}
+
+impl Default for SimOptions {
+    fn default() -> SimOptions {
+        SimOptions {
+            voters: 3,
+            spare_members: 2,
+            fault_ticks: 400,
+            liveness_ticks: 200,
+        }
+    }
+}
+
+/// What a passing run did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SimReport {
+    /// The seed.
+    pub seed: u64,
+    /// A hash of every event, in order: equal for equal seeds.
+    pub trace_hash: u64,
+    /// Distinct log indexes applied somewhere.
+    pub committed_entries: u64,
+    /// Leaders elected.
+    pub elections: u64,
+    /// Messages delivered.
+    pub messages_delivered: u64,
+    /// Crashes injected.
+    pub crashes: u64,
+    /// Process pauses injected.
+    pub pauses: u64,
+    /// Partitions injected.
+    pub partitions: u64,
+    /// Linearizable reads whose result was checked.
+    pub reads_checked: u64,
+    /// Membership changes accepted by a leader.
+    pub conf_changes_proposed: u64,
+    /// Simulated ticks in all.
+    pub ticks: u64,
+}
+
+/// Runs one seed. `Err` names the property that failed and how to see it again.
+pub fn run_seed(seed: u64, options: &SimOptions) -> Result<SimReport, Violation> {
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        World::new(seed, options.clone()).run()
+    }));
+    match outcome {
+        Ok(Ok(report)) => Ok(report),
+        Ok(Err((time, kind, detail))) => Err(Violation {
+            seed,
+            kind,
+            time,
+            detail,
+        }),
+        Err(panic) => {
+            let detail = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "panic".to_string());
+            Err(Violation {
+                seed,
+                kind: ViolationKind::InternalAssertion,
+                time: 0,
+                detail,
+            })
+        }
+    }
+}
+
+type Failure = (u64, ViolationKind, String);
+
+#[derive(Debug)]
+struct Slot {
+    /// `None` while crashed.
+    node: Option<MemNode>,
+    /// What survived the crash.
+    storage: MemStorage,
+    restart_at: u64,
+    paused_until: u64,
+    units_per_tick: u64,
+    next_tick_at: u64,
+}
+
+/// Per-seed fault rates, drawn once (swarm testing: each seed stresses a different mix).
+#[derive(Debug)]
+struct Rates {
+    drop_per_mille: u64,
+    duplicate_per_mille: u64,
+    delay_units_max: u64,
+    crash_per_100k: u64,
+    pause_per_100k: u64,
+    partition_per_100k: u64,
+    propose_per_1k: u64,
+    read_per_1k: u64,
+    conf_change_per_100k: u64,
+    transfer_per_100k: u64,
+    snapshot_every: u64,
+    snapshot_keep: u64,
+}
+
+impl Rates {
+    fn draw(rng: &mut Prng) -> Rates {
+        let mut pick = |choices: &[u64]| choices[rng.range(0, choices.len() as u64) as usize];
+        Rates {
+            drop_per_mille: pick(&[0, 10, 50, 150]),
+            duplicate_per_mille: pick(&[0, 5, 30]),
+            delay_units_max: pick(&[2, 10, 30, 80]),
+            crash_per_100k: pick(&[0, 30, 100]),
+            pause_per_100k: pick(&[0, 30, 100]),
+            partition_per_100k: pick(&[0, 50, 150]),
+            propose_per_1k: pick(&[10, 30, 80]),
+            read_per_1k: pick(&[5, 20, 40]),
+            conf_change_per_100k: pick(&[0, 50, 200]),
+            transfer_per_100k: pick(&[0, 30]),
+            snapshot_every: pick(&[0, 8, 30]),
+            snapshot_keep: pick(&[0, 2, 5]),
+        }
+    }
+}
+
+struct World {
+    options: SimOptions,
+    rng: Prng,
+    now: u64,
+    slots: BTreeMap<NodeId, Slot>,
+    in_flight: BTreeMap<(u64, u64), Message>,
+    send_seq: u64,
+    blocked: BTreeSet<(NodeId, NodeId)>,
+    heal_at: u64,
+    rates: Rates,
+    checker: SafetyChecker,
+    trace: u64,
+    report: SimReport,
+    /// Proposals whose proposer still waits: (member, index) → term.
+    proposals: BTreeMap<(NodeId, Index), Term>,
+    /// The highest index a client saw acknowledged.
+    acked_index: Index,
+    /// Reads in progress: (member, context) → the acknowledged index when the read began.
+    reads: BTreeMap<(NodeId, u64), Index>,
+    /// Reads answered with a read index the member has not applied yet: (member, ctx, index).
+    reads_waiting: Vec<(NodeId, u64, Index)>,
+    next_context: u64,
+    next_value: u64,
+    /// Ids never used yet.
+    spare_ids: Vec<NodeId>,
+    healing: bool,
+    /// The liveness probe: (index, term) of an entry proposed after healing.
+    probe: Option<(Index, Term)>,
+}
+
+impl World {
+    fn new(seed: u64, options: SimOptions) -> World {
+        let mut rng = Prng::new(seed);
+        let voters: Vec<NodeId> = (1..=options.voters as u64).collect();
+        let spare_ids: Vec<NodeId> = (0..options.spare_members as u64)
+            .map(|k| options.voters as u64 + 1 + k)
+            .collect();
+        let rates = Rates::draw(&mut rng);
+        let mut slots = BTreeMap::new();
+        for &id in voters.iter().chain(spare_ids.iter()) {
+            let config = member_config(id, rng.next_u64());
+            let mut node = if voters.contains(&id) {
+                MemNode::bootstrap(config, &voters)
+            } else {
+                MemNode::restart(config, MemStorage::default())
+            };
+            node.snapshot_every = rates.snapshot_every;
+            node.snapshot_keep = rates.snapshot_keep;
+            // Clock drift: each member's tick lasts 8 to 12 units.
+            let units_per_tick = rng.range(UNITS_PER_TICK - 2, UNITS_PER_TICK + 3);
+            let next_tick_at = rng.range(0, units_per_tick);
+            let slot = Slot {
+                node: Some(node),
+                storage: MemStorage::default(),
+                restart_at: 0,
+                paused_until: 0,
+                units_per_tick,
+                next_tick_at,
+            };
+            slots.insert(id, slot);
+        }
+        World {
+            options,
+            rng,
+            now: 0,
+            slots,
+            in_flight: BTreeMap::new(),
+            send_seq: 0,
+            blocked: BTreeSet::new(),
+            heal_at: 0,
+            rates,
+            checker: SafetyChecker::default(),
+            trace: 0,
+            report: SimReport {
+                seed,
+                ..SimReport::default()
+            },
+            proposals: BTreeMap::new(),
+            acked_index: 0,
+            reads: BTreeMap::new(),
+            reads_waiting: Vec::new(),
+            next_context: 1,
+            next_value: 1,
+            spare_ids,
+            healing: false,
+            probe: None,
+        }
+    }
+
+    fn fail<T>(&self, kind: ViolationKind, detail: String) -> Result<T, Failure> {
+        Err((self.now, kind, detail))
+    }
+
+    fn lift(&self, check: Check) -> Result<(), Failure> {
+        check.map_err(|(kind, detail)| (self.now, kind, detail))
+    }
+
+    fn record(&mut self, words: &[u64]) {
+        for w in words {
+            self.trace = fnv(self.trace, &w.to_le_bytes());
+        }
+    }
+
+    fn run(&mut self) -> Result<SimReport, Failure> {
+        let fault_end = self.options.fault_ticks * UNITS_PER_TICK;
+        let live_end = fault_end + self.options.liveness_ticks * UNITS_PER_TICK;
+        while self.now < live_end {
+            if !self.healing && self.now >= fault_end {
+                self.heal_everything();
+            }
+            self.deliver_due()?;
+            self.tick_clocks();
+            self.restart_due();
+            if self.healing {
+                self.drive_probe();
+            } else {
+                self.inject_actions();
+            }
+            self.process_all()?;
+            if self.healing && self.probe_done() {
+                break;
+            }
+            self.now += 1;
+        }
+        if !self.probe_done() {
+            return self.fail(
+                ViolationKind::Liveness,
+                format!(
+                    "no entry committed on every member within {} ticks after healing \
+                     (leaders: {:?}, probe: {:?}); members: {}",
+                    self.options.liveness_ticks,
+                    self.live_leaders(),
+                    self.probe,
+                    self.describe_members()
+                ),
+            );
+        }
+        self.report.trace_hash = self.trace;
+        self.report.ticks = self.now / UNITS_PER_TICK;
+        self.report.committed_entries = self.checker.committed_count() as u64;
+        Ok(self.report.clone())
+    }
+
+    /// One line per member: what a human needs to see why a run got stuck.
+    fn describe_members(&self) -> String {
+        let mut out = String::new();
+        for (id, slot) in &self.slots {
+            let Some(node) = slot.node.as_ref() else {
+                out.push_str(&format!("\n  {id}: down"));
+                continue;
+            };
+            let raft = &node.raft;
+            out.push_str(&format!(
+                "\n  {id}: {:?} term {} leader {} first {} last {} commit {} applied {} conf {:?}",
+                raft.role(),
+                raft.term(),
+                raft.leader(),
+                raft.first_index(),
+                raft.last_index(),
+                raft.committed(),
+                raft.applied(),
+                raft.conf_state(),
+            ));
+            if raft.role() == Role::Leader {
+                for peer in self.slots.keys() {
+                    if let Some(p) = raft.progress(*peer) {
+                        out.push_str(&format!(
+                            "\n     -> {peer}: match {} next {} {:?}",
+                            p.match_index, p.next_index, p.state
+                        ));
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    // ---- Network ----
+
+    fn send(&mut self, message: Message) {
+        if self.blocked.contains(&(message.from, message.to))
+            || self.rng.chance(self.rates.drop_per_mille, 1000)
+        {
+            return;
+        }
+        let copies = if self.rng.chance(self.rates.duplicate_per_mille, 1000) {
+            2
+        } else {
+            1
+        };
+        for _ in 0..copies {
+            let delay = self.rng.range(1, self.rates.delay_units_max + 1);
+            self.send_seq += 1;
+            let key = (self.now + delay, self.send_seq);
+            self.in_flight.insert(key, message.clone());
+        }
+    }
+
+    fn deliver_due(&mut self) -> Result<(), Failure> {
+        while let Some(entry) = self.in_flight.first_entry() {
+            if entry.key().0 > self.now {
+                break;
+            }
+            let message = entry.remove();
+            let Some(slot) = self.slots.get_mut(&message.to) else {
+                continue;
+            };
+            if slot.paused_until > self.now {
+                // A paused process reads its socket when it wakes up.
+                let key = (slot.paused_until, self.send_seq + 1);
+                self.send_seq += 1;
+                self.in_flight.insert(key, message);
+                continue;
+            }
+            let Some(node) = slot.node.as_mut() else {
+                continue;
+            };
+            let words = [1, self.now, message.from, message.to, message.term];
+            if let Err(e) = node.raft.step(message) {
+                return self.fail(ViolationKind::InternalAssertion, e.to_string());
+            }
+            self.report.messages_delivered += 1;
+            self.record(&words);
+        }
+        Ok(())
+    }
+
+    // ---- Time ----
+
+    fn tick_clocks(&mut self) {
+        let now = self.now;
+        for slot in self.slots.values_mut() {
+            if now < slot.next_tick_at || slot.paused_until > now {
+                continue;
+            }
+            slot.next_tick_at = now + slot.units_per_tick;
+            if let Some(node) = slot.node.as_mut() {
+                node.raft.tick();
+            }
+        }
+    }
+
+    fn restart_due(&mut self) {
+        let now = self.now;
+        let due: Vec<NodeId> = self
+            .slots
+            .iter()
+            .filter(|(_, s)| s.node.is_none() && s.restart_at <= now)
+            .map(|(&id, _)| id)
+            .collect();
+        for id in due {
+            let seed = self.rng.next_u64();
+            let slot = self.slots.get_mut(&id).expect("slot");
+            let mut node = MemNode::restart(member_config(id, seed), slot.storage.clone());
+            node.snapshot_every = self.rates.snapshot_every;
+            node.snapshot_keep = self.rates.snapshot_keep;
+            slot.node = Some(node);
+            self.record(&[2, now, id]);
+        }
+    }
+
+    // ---- Faults and clients ----
+
+    fn inject_actions(&mut self) {
+        if self.now >= self.heal_at && !self.blocked.is_empty() {
+            self.blocked.clear();
+            self.record(&[3, self.now]);
+        }
+        if self.rng.chance(self.rates.propose_per_1k, 1000) {
+            self.client_propose();
+        }
+        if self.rng.chance(self.rates.read_per_1k, 1000) {
+            self.client_read();
+        }
+        if self.rng.chance(self.rates.crash_per_100k, 100_000) {
+            self.crash_one();
+        }
+        if self.rng.chance(self.rates.pause_per_100k, 100_000) {
+            self.pause_one();
+        }
+        if self.rng.chance(self.rates.partition_per_100k, 100_000) && self.blocked.is_empty() {
+            self.partition();
+        }
+        if self.rng.chance(self.rates.conf_change_per_100k, 100_000) {
+            self.change_membership();
+        }
+        if self.rng.chance(self.rates.transfer_per_100k, 100_000) {
+            self.transfer_leadership();
+        }
+    }
+
+    fn random_member(&mut self) -> NodeId {
+        let ids: Vec<NodeId> = self.slots.keys().copied().collect();
+        ids[self.rng.range(0, ids.len() as u64) as usize]
+    }
+
+    fn live_node(&mut self, id: NodeId) -> Option<&mut MemNode> {
+        let now = self.now;
+        let slot = self.slots.get_mut(&id)?;
+        if slot.paused_until > now {
+            return None;
+        }
+        slot.node.as_mut()
+    }
+
+    fn live_leaders(&self) -> Vec<NodeId> {
+        self.slots
+            .iter()
+            .filter_map(|(&id, s)| s.node.as_ref().map(|n| (id, n)))
+            .filter(|(_, n)| n.raft.role() == Role::Leader)
+            .map(|(id, _)| id)
+            .collect()
+    }
+
+    fn client_propose(&mut self) {
+        let id = self.random_member();
+        let value = self.next_value;
+        self.next_value += 1;
+        let Some(node) = self.live_node(id) else {
+            return;
+        };
+        if let Ok(index) = node.raft.propose(value.to_le_bytes().to_vec()) {
+            let term = node.raft.term();
+            self.proposals.insert((id, index), term);
+            self.record(&[5, self.now, id, index]);
+        }
+    }
+
+    fn client_read(&mut self) {
+        let id = self.random_member();
+        let context = self.next_context;
+        self.next_context += 1;
+        let required = self.acked_index;
+        let Some(node) = self.live_node(id) else {
+            return;
+        };
+        if node.raft.read_index(context).is_ok() {
+            self.reads.insert((id, context), required);
+        }
+    }
+
+    fn crash_one(&mut self) {
+        let id = self.random_member();
+        let downtime = self.rng.range(5, 50) * UNITS_PER_TICK;
+        let now = self.now;
+        let Some(slot) = self.slots.get_mut(&id) else {
+            return;
+        };
+        let Some(node) = slot.node.take() else {
+            return;
+        };
+        slot.storage = node.storage;
+        slot.restart_at = now + downtime;
+        // The member's clients lose their connection: outcomes become unknown.
+        self.proposals.retain(|&(member, _), _| member != id);
+        self.reads.retain(|&(member, _), _| member != id);
+        self.reads_waiting.retain(|&(member, _, _)| member != id);
+        self.report.crashes += 1;
+        self.record(&[6, now, id]);
+    }
+
+    fn pause_one(&mut self) {
+        let id = self.random_member();
+        let until = self.now + self.rng.range(10, 60) * UNITS_PER_TICK;
+        if let Some(slot) = self.slots.get_mut(&id) {
+            slot.paused_until = until;
+        }
+        self.report.pauses += 1;
+        self.record(&[4, self.now, id, until]);
+    }
+
+    fn partition(&mut self) {
+        let ids: Vec<NodeId> = self.slots.keys().copied().collect();
+        let kind = self.rng.range(0, 5);
+        let mut side: BTreeSet<NodeId> = BTreeSet::new();
+        let mut exempt = None;
+        match kind {
+            // Isolate the leader (or the first member when there is none).
+            0 => {
+                side.insert(self.live_leaders().first().copied().unwrap_or(ids[0]));
+            }
+            // One member heard by nobody, though it still hears everyone.
+            1 => {
+                let id = ids[self.rng.range(0, ids.len() as u64) as usize];
+                for &other in ids.iter().filter(|&&o| o != id) {
+                    self.blocked.insert((id, other));
+                }
+            }
+            // A random split (minority/majority, or everyone alone on one side), or a bridge:
+            // two halves that only one member connects.
+            _ => {
+                if kind == 4 {
+                    exempt = Some(ids[self.rng.range(0, ids.len() as u64) as usize]);
+                }
+                for &id in &ids {
+                    if self.rng.chance(1, 2) {
+                        side.insert(id);
+                    }
+                }
+            }
+        }
+        for &a in &side {
+            for &b in ids.iter().filter(|b| !side.contains(b)) {
+                if exempt == Some(a) || exempt == Some(b) {
+                    continue;
+                }
+                self.blocked.insert((a, b));
+                self.blocked.insert((b, a));
+            }
+        }
+        self.heal_at = self.now + self.rng.range(10, 100) * UNITS_PER_TICK;
+        self.report.partitions += 1;
+        self.record(&[7, self.now, kind, self.blocked.len() as u64]);
+    }
+
+    fn change_membership(&mut self) {
+        let Some(&leader) = self.live_leaders().first() else {
+            return;
+        };
+        let Some(conf) = self.live_node(leader).map(|n| n.raft.conf_state().clone()) else {
+            return;
+        };
+        let voters: Vec<NodeId> = conf.voters.iter().copied().collect();
+        let (kind, node_id) = match self.rng.range(0, 3) {
+            0 if !self.spare_ids.is_empty() => (ConfChangeKind::AddLearner, self.spare_ids[0]),
+            1 if !conf.learners.is_empty() => (
+                ConfChangeKind::AddVoter,
+                *conf.learners.iter().next().expect("a learner"),
+            ),
+            2 if voters.len() >= 3 => {
+                let victim = voters[self.rng.range(0, voters.len() as u64) as usize];
+                (ConfChangeKind::RemoveNode, victim)
+            }
+            _ => return,
+        };
+        let change = ConfChange {
+            kind,
+            node_id,
+            context: Vec::new(),
+        };
+        let Some(node) = self.live_node(leader) else {
+            return;
+        };
+        if node.raft.propose_conf_change(&change).is_ok() {
+            // Ids are never reused, even when the change does not commit.
+            self.spare_ids.retain(|&id| id != node_id);
+            self.report.conf_changes_proposed += 1;
+            self.record(&[8, self.now, node_id]);
+        }
+    }
+
+    fn transfer_leadership(&mut self) {
+        let Some(&leader) = self.live_leaders().first() else {
+            return;
+        };
+        let target = self.random_member();
+        if let Some(node) = self.live_node(leader) {
+            // Refusals (not a voter, not leader any more) are part of the exercise.
+            let _ = node.raft.transfer_leader(target);
+        }
+    }
+
+    // ---- Readies and checks ----
+
+    fn process_all(&mut self) -> Result<(), Failure> {
+        for _round in 0..10_000 {
+            let mut any = false;
+            let ids: Vec<NodeId> = self.slots.keys().copied().collect();
+            for id in ids {
+                let Some(node) = self.live_node(id) else {
+                    continue;
+                };
+                let Some(handled) = node.handle_ready() else {
+                    continue;
+                };
+                any = true;
+                self.check_handled(id, handled)?;
+            }
+            if !any {
+                return Ok(());
+            }
+        }
+        self.fail(
+            ViolationKind::InternalAssertion,
+            "members never stopped producing work".to_string(),
+        )
+    }
+
+    fn node(&self, id: NodeId) -> &MemNode {
+        self.slots[&id].node.as_ref().expect("a live member")
+    }
+
+    fn check_handled(&mut self, id: NodeId, handled: Handled) -> Result<(), Failure> {
+        if handled.soft_state.is_some_and(|s| s.role == Role::Leader) {
+            let raft = &self.slots[&id].node.as_ref().expect("live").raft;
+            let check = self.checker.became_leader(raft);
+            self.report.elections += 1;
+            let term = self.node(id).raft.term();
+            self.record(&[9, self.now, id, term]);
+            self.lift(check)?;
+        }
+        let raft = &self.slots[&id].node.as_ref().expect("live").raft;
+        let check = self.checker.persisted(raft, &handled.entries);
+        self.lift(check)?;
+        for &(index, term, digest) in &handled.applied {
+            let check = self.checker.applied(id, index, term, digest);
+            self.lift(check)?;
+            let leaders: Vec<&Raft> = self
+                .slots
+                .values()
+                .filter_map(|s| s.node.as_ref())
+                .filter(|n| n.raft.role() == Role::Leader)
+                .map(|n| &n.raft)
+                .collect();
+            let check = self.checker.check_leaders_hold(&leaders, index, term);
+            self.lift(check)?;
+            if self.proposals.remove(&(id, index)) == Some(term) {
+                self.acked_index = self.acked_index.max(index);
+            }
+            self.record(&[10, id, index, term]);
+        }
+        for read in handled.read_states {
+            self.reads_waiting.push((id, read.context, read.index));
+        }
+        self.serve_reads(id)?;
+        for message in handled.messages {
+            self.send(message);
+        }
+        Ok(())
+    }
+
+    fn serve_reads(&mut self, id: NodeId) -> Result<(), Failure> {
+        let applied = self.node(id).state.applied;
+        let ready: Vec<(NodeId, u64, Index)> = self
+            .reads_waiting
+            .iter()
+            .copied()
+            .filter(|&(member, _, index)| member == id && applied >= index)
+            .collect();
+        self.reads_waiting
+            .retain(|&(member, _, index)| member != id || applied < index);
+        for (member, context, _) in ready {
+            let Some(required) = self.reads.remove(&(member, context)) else {
+                continue;
+            };
+            self.report.reads_checked += 1;
+            if applied < required {
+                return self.fail(
+                    ViolationKind::StaleRead,
+                    format!(
+                        "member {member} served read {context} at applied index {applied}, \
+                         but index {required} was acknowledged before the read began"
+                    ),
+                );
+            }
+        }
+        Ok(())
+    }
+
+    // ---- Liveness ----
+
+    fn heal_everything(&mut self) {
+        self.healing = true;
+        self.blocked.clear();
+        self.rates.drop_per_mille = 0;
+        self.rates.duplicate_per_mille = 0;
+        let now = self.now;
+        for slot in self.slots.values_mut() {
+            slot.paused_until = slot.paused_until.min(now);
+            if slot.node.is_none() {
+                slot.restart_at = now;
+            }
+        }
+        self.record(&[11, now]);
+    }
+
+    fn drive_probe(&mut self) {
+        if let Some((index, term)) = self.probe {
+            let overwritten = self
+                .slots
+                .values()
+                .filter_map(|s| s.node.as_ref())
+                .any(|n| n.raft.log_term(index).is_some_and(|t| t != term));
+            if !overwritten {
+                return;
+            }
+        }
+        let Some(&leader) = self.live_leaders().first() else {
+            return;
+        };
+        let Some(node) = self.live_node(leader) else {
+            return;
+        };
+        if let Ok(index) = node.raft.propose(b"probe".to_vec()) {
+            self.probe = Some((index, node.raft.term()));
+        }
+    }
+
+    /// The probe is applied on every member of the leader's configuration.
+    fn probe_done(&self) -> bool {
+        let Some((index, term)) = self.probe else {
+            return false;
+        };
+        let Some(&leader) = self.live_leaders().first() else {
+            return false;
+        };
+        let conf = self.node(leader).raft.conf_state();
+        conf.voters.iter().chain(conf.learners.iter()).all(|id| {
+            self.slots[id].node.as_ref().is_some_and(|n| {
+                n.state.applied >= index && n.raft.log_term(index).is_none_or(|t| t == term)
+            })
+        })
+    }
+}
+
+fn member_config(id: NodeId, seed: u64) -> Config {
+    let mut config = Config::new(id, seed);
+    // Small limits so that flow control and message splitting are exercised.
+    config.inflight_messages_max = 8;
+    config.message_bytes_max = 256;
+    config
+}

@@ -146,3 +146,161 @@ fn store_matches_model_on_long_sequences() {
         run_seed(seed, 600, &mut tally);
     }
 }
+
+/// What a watcher must have received, computed from the model alone.
+struct ExpectedWatcher {
+    id: i64,
+    key: Vec<u8>,
+    range_end: Vec<u8>,
+    start: i64,
+    no_put: bool,
+    no_delete: bool,
+    prev_kv: bool,
+    /// The compact revision when the watcher was created.
+    compact_at_create: i64,
+    /// The store revision when the watcher was created (later events arrive live).
+    revision_at_create: i64,
+    /// Events received so far, from the create response on.
+    received: Vec<invar_mvcc::Event>,
+}
+
+impl ExpectedWatcher {
+    /// Every event the model history holds for this watcher, with prev_kv read at the
+    /// revision before each event.
+    fn expected(&self, model: &Model) -> Vec<invar_mvcc::Event> {
+        let range = invar_mvcc::KeyRange::new(&self.key, &self.range_end);
+        let mut events = Vec::new();
+        for revision in self.start.max(1)..=model.revision() {
+            for mut event in model.events_of(revision) {
+                let filtered = match event.r#type {
+                    invar_mvcc::EventType::Put => self.no_put,
+                    invar_mvcc::EventType::Delete => self.no_delete,
+                };
+                if filtered || !range.contains(&event.kv.key) {
+                    continue;
+                }
+                // As in etcd, compaction at C drops a delete at exactly C, so a watcher that
+                // starts at the compact revision does not see it.
+                let dropped = event.r#type == invar_mvcc::EventType::Delete
+                    && revision <= self.compact_at_create;
+                if dropped {
+                    continue;
+                }
+                let create = event.r#type == invar_mvcc::EventType::Put && event.kv.version == 1;
+                // Catch-up reads prev_kv at creation, when revision - 1 may be compacted; a live
+                // event's previous revision is never compacted.
+                let compacted =
+                    revision <= self.revision_at_create && revision - 1 < self.compact_at_create;
+                if self.prev_kv && !create && !compacted {
+                    event.prev_kv = model.states[revision as usize - 1]
+                        .get(&event.kv.key)
+                        .cloned();
+                }
+                events.push(event);
+            }
+        }
+        events
+    }
+}
+
+/// Watchers created at random points (past, current and future start revisions, ranges,
+/// filters, prev_kv) must receive exactly the model's matching events, each once and in
+/// revision order, or be canceled when their start revision is compacted.
+#[test]
+fn watchers_match_model_history() {
+    for seed in 0..300u64 {
+        let mut rng = Rng::new(seed ^ 0xAB);
+        let config = Config {
+            watch_catch_up_revisions_max: 1 + rng.below(3) as usize,
+            ..Config::default()
+        };
+        let mut store = Store::open(Box::new(MemBackend::new()), config).expect("open");
+        let mut model = Model::new(config);
+        let mut stream = invar_mvcc::WatchStream::new();
+        let mut watchers: Vec<ExpectedWatcher> = Vec::new();
+        for step in 0..80u64 {
+            if rng.chance(10) {
+                let keys: [&[u8]; 4] = [b"a", b"b", b"c", b"\x00"];
+                let ends: [&[u8]; 4] = [b"", b"", b"\x00", b"c"];
+                let start = match rng.below(4) {
+                    0 => 0,
+                    1 => model.revision() + 1 + rng.below(3) as i64,
+                    _ => rng.below(model.revision() as u64 + 1) as i64,
+                };
+                let mut filters = Vec::new();
+                if rng.chance(20) {
+                    filters.push(invar_mvcc::FilterType::NoPut);
+                }
+                if rng.chance(20) {
+                    filters.push(invar_mvcc::FilterType::NoDelete);
+                }
+                let req = invar_mvcc::WatchCreateRequest {
+                    key: rng.pick(&keys).to_vec(),
+                    range_end: rng.pick(&ends).to_vec(),
+                    start_revision: start,
+                    prev_kv: rng.chance(50),
+                    filters,
+                    ..Default::default()
+                };
+                let responses = stream.create(&store, &req).expect("create");
+                assert!(responses[0].created);
+                let id = responses[0].watch_id;
+                let compacted = start != 0 && start < model.compact;
+                if compacted {
+                    assert!(responses.len() == 2 && responses[1].canceled, "seed {seed}");
+                    assert_eq!(responses[1].compact_revision, model.compact);
+                    continue;
+                }
+                let mut watcher = ExpectedWatcher {
+                    id,
+                    key: req.key.clone(),
+                    range_end: req.range_end.clone(),
+                    start: if start == 0 {
+                        model.revision() + 1
+                    } else {
+                        start
+                    },
+                    no_put: req.filters.contains(&invar_mvcc::FilterType::NoPut),
+                    no_delete: req.filters.contains(&invar_mvcc::FilterType::NoDelete),
+                    prev_kv: req.prev_kv,
+                    compact_at_create: model.compact,
+                    revision_at_create: model.revision(),
+                    received: Vec::new(),
+                };
+                if watcher.key.is_empty() {
+                    watcher.key = vec![0];
+                }
+                for response in &responses[1..] {
+                    assert_eq!(response.watch_id, id);
+                    watcher.received.extend(response.events.iter().cloned());
+                }
+                watchers.push(watcher);
+            }
+            let op = model.gen_op(&mut rng);
+            let expected = model.apply(&op);
+            let (actual, events) = apply_store(&mut store, step + 1, &op);
+            assert_eq!(actual, expected, "seed {seed} step {step}");
+            for response in stream.notify(&store, &events).expect("notify") {
+                let watcher = watchers
+                    .iter_mut()
+                    .find(|w| w.id == response.watch_id)
+                    .expect("known id");
+                let revisions: Vec<i64> =
+                    response.events.iter().map(|e| e.kv.mod_revision).collect();
+                assert!(
+                    revisions.windows(2).all(|w| w[0] == w[1]),
+                    "one revision per live response"
+                );
+                watcher.received.extend(response.events);
+            }
+        }
+        for watcher in &watchers {
+            assert_eq!(
+                watcher.received,
+                watcher.expected(&model),
+                "seed {seed} watcher {}",
+                watcher.id
+            );
+        }
+    }
+}

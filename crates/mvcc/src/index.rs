@@ -162,6 +162,30 @@ impl KeyIndex {
         removed
     }
 
+    /// Checks the struct invariant, and that no revision exceeds `current` (O(entries)).
+    pub(crate) fn check(&self, current: i64) -> Result<(), String> {
+        for (key, entries) in &self.keys {
+            let Some(first) = entries.first() else {
+                return Err(format!("key {key:?} has no entries"));
+            };
+            if first.is_tombstone() {
+                return Err(format!("key {key:?} starts with a tombstone"));
+            }
+            for pair in entries.windows(2) {
+                if pair[0].revision >= pair[1].revision {
+                    return Err(format!("key {key:?}: revisions not increasing"));
+                }
+                if pair[0].is_tombstone() && pair[1].is_tombstone() {
+                    return Err(format!("key {key:?}: two tombstones in a row"));
+                }
+            }
+            if entries.iter().any(|entry| entry.revision.main > current) {
+                return Err(format!("key {key:?}: revision above the current {current}"));
+            }
+        }
+        Ok(())
+    }
+
     /// Number of keys with any entry (live or not).
     pub(crate) fn key_count(&self) -> usize {
         self.keys.len()

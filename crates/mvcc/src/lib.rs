@@ -42,6 +42,31 @@
 //! [`MvccError::code`] is etcd's gRPC code. Backend failures poison the store (reopen it);
 //! corrupt bytes are [`MvccError::Corrupted`].
 
+//!
+//! # etcd quirks kept on purpose (clients may depend on them)
+//! - A range with sort order NONE and a non-KEY sort target fetches only the first
+//!   `limit + 1` keys (by key) before sorting them.
+//! - In a txn, a range revision below the compact revision is an error even when negative
+//!   (a plain Range treats any revision `<= 0` as "latest").
+//! - The txn duplicate-key check does not give a delete's `range_end = "\0"` its "all keys"
+//!   meaning, so such a delete conflicts with no put.
+//! - Compaction at C also drops a delete made at exactly C, so a watcher starting at C does
+//!   not see it; prev_kv is absent when `mod_revision - 1` is compacted.
+//!
+//! # Deviations from etcd
+//! - A write txn that fails midway (a put with `ignore_*` on a key an earlier op of the same
+//!   txn deleted, reachable through the quirk above) makes etcd panic; here it fails with
+//!   "key not found" and changes nothing.
+//! - Sorting is stable: ties keep key order (etcd's Go sort is not stable).
+//! - HashKV hashes Invar's canonical record form, so values are comparable between Invar
+//!   members only, not with a real etcd.
+//! - Compaction is one redb transaction (etcd removes in batches of 1000 with pauses).
+//! - Leases: the store keeps only the durable part; `LeaseTimeToLive.ttl` is the granted TTL
+//!   (the member knows the remaining one) and lease ID 0 is "lease not found" (the member picks
+//!   IDs before proposing).
+//! - Watch catch-up is computed at once in [`WatchStream::create`], in responses of at most
+//!   [`Config::watch_catch_up_revisions_max`] revisions, instead of by a background loop.
+
 #![deny(missing_docs)]
 
 mod backend;

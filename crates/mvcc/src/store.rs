@@ -271,6 +271,22 @@ impl Store {
         self.durable_consistent_index
     }
 
+    /// Checks the store's invariants (O(keys); for tests and the simulator after each event):
+    /// revisions, the index's per-key order, and the lease attachments.
+    pub fn check_invariants(&self) -> std::result::Result<(), String> {
+        if self.compact_revision < -1 || self.compact_revision > self.current_revision {
+            return Err(format!(
+                "compact revision {} outside [-1, {}]",
+                self.compact_revision, self.current_revision
+            ));
+        }
+        if self.durable_consistent_index > self.consistent_index {
+            return Err("durable consistent index above the consistent index".into());
+        }
+        self.index.check(self.current_revision)?;
+        self.check_lease_invariants()
+    }
+
     /// The store's limits and policies.
     pub fn config(&self) -> &Config {
         &self.config

@@ -54,6 +54,9 @@ fn run_seed(seed: u64, ops: usize, tally: &mut BTreeMap<String, u64>) {
             "seed {seed} step {step}: events of {op:?}"
         );
         assert_eq!(store.consistent_index(), index);
+        if let Err(broken) = store.check_invariants() {
+            panic!("seed {seed} step {step}: {broken}");
+        }
     }
     assert_same_state(&store, &model, &format!("seed {seed} at the end"));
 }

@@ -663,6 +663,6 @@ pub fn assert_same_state(store: &invar_mvcc::Store, model: &Model, context: &str
         );
     }
     store
-        .check_lease_invariants()
+        .check_invariants()
         .unwrap_or_else(|e| panic!("{context}: {e}"));
 }

@@ -288,6 +288,10 @@ impl Raft {
     pub fn term(&self) -> Term {
         self.term
     }
+    /// Who this member voted for in the current term (0: nobody).
+    pub fn vote(&self) -> NodeId {
+        self.vote
+    }
     /// The current role.
     pub fn role(&self) -> Role {
         self.role

@@ -16,6 +16,8 @@ pub struct Network {
     pub in_flight: VecDeque<Message>,
     /// Directed links (from, to) on which messages are dropped.
     cut_links: BTreeSet<(NodeId, NodeId)>,
+    /// Answers to ReadIndex requests, in the order they came out.
+    pub read_states: Vec<crate::ReadState>,
     /// Message kinds (see `MessageBody::name`) that are dropped everywhere.
     dropped_kinds: BTreeSet<&'static str>,
     configure: fn(&mut Config),
@@ -32,6 +34,7 @@ impl Network {
         let mut network = Network {
             nodes: BTreeMap::new(),
             in_flight: VecDeque::new(),
+            read_states: Vec::new(),
             cut_links: BTreeSet::new(),
             dropped_kinds: BTreeSet::new(),
             configure,
@@ -66,28 +69,31 @@ impl Network {
         &mut self.nodes.get_mut(&id).expect("known member").raft
     }
 
-    /// Carries out every member's pending `Ready` once; their messages go in flight.
-    pub fn process(&mut self) -> Vec<crate::ReadState> {
-        let mut read_states = Vec::new();
+    /// Carries out every member's pending `Ready`; their messages go in flight and their
+    /// read states into `read_states`.
+    pub fn process(&mut self) {
         for node in self.nodes.values_mut() {
             while let Some(handled) = node.handle_ready() {
                 self.in_flight.extend(handled.messages);
-                read_states.extend(handled.read_states);
+                self.read_states.extend(handled.read_states);
             }
         }
-        read_states
+    }
+
+    /// Takes the read states that came out so far.
+    pub fn take_read_states(&mut self) -> Vec<crate::ReadState> {
+        std::mem::take(&mut self.read_states)
     }
 
     /// Delivers messages (and carries out the resulting `Ready`s) until none is in flight.
-    /// Returns the read states that came out on the way.
-    pub fn stabilize(&mut self) -> Vec<crate::ReadState> {
-        let mut read_states = self.process();
+    pub fn stabilize(&mut self) {
+        self.process();
         for _ in 0..100_000 {
             let Some(message) = self.in_flight.pop_front() else {
-                return read_states;
+                return;
             };
             self.deliver(message);
-            read_states.extend(self.process());
+            self.process();
         }
         panic!("the network did not become quiet");
     }
@@ -170,6 +176,8 @@ impl Network {
         let storage = self.nodes[&id].storage.clone();
         let node = MemNode::restart(self.config(id), storage);
         self.nodes.insert(id, node);
+        // Re-apply the committed log, as a shell does on start (this restores the membership).
+        self.process();
     }
 
     /// The member that leads, if exactly one does in the highest term with a leader.

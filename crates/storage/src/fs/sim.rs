@@ -14,6 +14,8 @@
 //!   sector kept or not), and a dropped extension may leave its length behind as zeros; each
 //!   unsynced length change is kept or dropped. The disk then continues from that image, and
 //!   handles opened before the crash fail with [`FsError::Crashed`].
+//! - [`SimFs::crash_process`] kills only the process: handles die, nothing is lost, and
+//!   unsynced writes stay unsynced.
 //! - [`SimFs::arm_crash_after`] sets a countdown of mutating operations; when it runs out, that
 //!   operation and every later one fail with [`FsError::Crashed`] until [`SimFs::crash`] (like
 //!   redb's `FuzzerBackend`).
@@ -391,6 +393,16 @@ impl SimFs {
         lock(&self.state).crash()
     }
 
+    /// Kills the process but not the machine: handles opened before become dead and an armed
+    /// crash point is cleared, but nothing is lost: unsynced writes stay in the (simulated) OS
+    /// cache, still unsynced, and a later [`SimFs::crash`] may still lose them.
+    pub fn crash_process(&self) {
+        let mut state = lock(&self.state);
+        state.generation += 1;
+        state.halted = false;
+        state.crash_countdown = None;
+    }
+
     /// The files as reads see them now (live bytes), without crashing.
     pub fn image(&self) -> DiskImage {
         lock(&self.state).image()
@@ -401,6 +413,11 @@ impl SimFs {
     /// every operation after it, with [`FsError::Crashed`] until [`SimFs::crash`].
     pub fn arm_crash_after(&self, ops: u64) {
         lock(&self.state).crash_countdown = Some(ops);
+    }
+
+    /// Disarms a crash point that has not been reached.
+    pub fn disarm_crash(&self) {
+        lock(&self.state).crash_countdown = None;
     }
 
     /// Whether an armed crash point has been reached.

@@ -28,10 +28,12 @@
 #![deny(missing_docs)]
 
 pub mod budget;
+pub mod convert;
 pub mod edn;
 pub mod error;
 pub mod etcd;
 pub mod format;
+pub mod html;
 pub mod jepsen;
 pub mod linearizability;
 pub mod report;

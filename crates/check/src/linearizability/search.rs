@@ -282,10 +282,15 @@ impl<'a, M: Model> PartSearch<'a, M> {
             let op = &self.ops[self.part[local]];
             if let Some(next_state) = self.model.step(&self.state, &op.input, op.output.as_ref()) {
                 set_bit(&mut self.linearized, local, true);
-                if self
-                    .memo
-                    .insert((self.linearized.clone(), next_state.clone()))
-                {
+                // Probe with the bitset moved into the key, so that a state already seen (the
+                // common case when backtracking) costs no allocation.
+                let probe = (std::mem::take(&mut self.linearized), next_state);
+                let seen = self.memo.contains(&probe);
+                let (bits, next_state) = probe;
+                self.linearized = bits;
+                if !seen {
+                    self.memo
+                        .insert((self.linearized.clone(), next_state.clone()));
                     let previous = std::mem::replace(&mut self.state, next_state);
                     self.stack.push((local, previous));
                     self.entries.lift(local);

@@ -460,3 +460,32 @@ fn a_full_disk_poisons_the_log_and_a_reopen_keeps_what_was_synced() {
             .collect::<Vec<_>>()[..]
     );
 }
+
+#[test]
+fn the_same_log_works_on_the_real_file_system() {
+    use crate::fs::RealFs;
+    let dir = std::env::temp_dir().join(format!("invar-storage-wal-{}", std::process::id()));
+    let mut wal = Wal::create(RealFs, &dir, small()).unwrap();
+    let hs = HardState {
+        term: 3,
+        vote: 2,
+        commit: 10,
+    };
+    wal.save(Some(&hs), &[]).unwrap();
+    for i in 1..=30 {
+        wal.save(None, &[entry(i, 3, &[i as u8; 300])]).unwrap();
+    }
+    wal.save_snapshot_marker(20, 3).unwrap();
+    wal.sync().unwrap();
+    assert!(wal.release().unwrap() >= 1);
+    drop(wal);
+    let (wal, rec) = Wal::open(RealFs, &dir, small()).unwrap();
+    assert_eq!(rec.hard_state, hs);
+    assert_eq!(rec.snapshot, Some(SnapshotMarker { index: 20, term: 3 }));
+    assert_eq!(rec.entries.len(), 10);
+    for path in wal.segment_paths() {
+        RealFs.remove(&path).unwrap();
+    }
+    assert!(RealFs.list(&dir).unwrap().is_empty());
+    std::fs::remove_dir(&dir).unwrap();
+}

@@ -127,8 +127,14 @@ impl RaftLog {
         let mut probe = index.min(self.last_index());
         loop {
             let probe_term = self.term(probe).unwrap_or(0);
-            if probe_term <= term || probe == self.offset_index {
+            if probe_term <= term {
                 return (probe, probe_term);
+            }
+            if probe == self.offset_index {
+                // The answer lies in the compacted prefix: say so with an unknown term, so a
+                // leader falls back to a snapshot and a follower is probed below its offset
+                // (where everything is committed, hence matching).
+                return (probe.saturating_sub(1), 0);
             }
             probe -= 1;
         }
@@ -334,6 +340,17 @@ mod tests {
         assert_eq!(log.find_conflict_by_term(7, 5), (7, 5));
         assert_eq!(log.find_conflict_by_term(10, 1), (2, 1));
         assert_eq!(log.find_conflict_by_term(7, 0), (0, 0));
+    }
+
+    /// Regression (seed 2619): a leader whose compaction point has a newer term than the
+    /// follower's hint must fall below it (and send a snapshot), not probe the same place
+    /// forever.
+    #[test]
+    fn find_conflict_by_term_below_the_compaction_point() {
+        let mut log = RaftLog::new(16, 5, vec![entry(17, 6), entry(18, 6)]);
+        log.commit_to(18);
+        assert_eq!(log.find_conflict_by_term(16, 3), (15, 0));
+        assert_eq!(log.find_conflict_by_term(18, 5), (16, 5));
     }
 
     #[test]

@@ -725,22 +725,19 @@ impl World {
     }
 
     fn drive_probe(&mut self) {
-        if let Some((index, term)) = self.probe {
-            let overwritten = self
-                .slots
-                .values()
-                .filter_map(|s| s.node.as_ref())
-                .any(|n| n.raft.log_term(index).is_some_and(|t| t != term));
-            if !overwritten {
-                return;
-            }
-        }
         let Some(&leader) = self.live_leaders().first() else {
             return;
         };
+        let probe = self.probe;
         let Some(node) = self.live_node(leader) else {
             return;
         };
+        // A probe the current leader does not hold was lost with an earlier leader.
+        if let Some((index, term)) = probe
+            && node.raft.log_term(index) == Some(term)
+        {
+            return;
+        }
         if let Ok(index) = node.raft.propose(b"probe".to_vec()) {
             self.probe = Some((index, node.raft.term()));
         }

@@ -52,19 +52,20 @@ impl File for RealFile {
     }
 
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<(), FsError> {
-        let len = buf.len() as u64;
-        let file_len = self.len()?;
-        if offset.checked_add(len).is_none_or(|end| end > file_len) {
-            return Err(FsError::ReadPastEnd {
-                path: self.path.clone(),
-                offset,
-                len,
-                file_len,
-            });
+        // No length check up front (a syscall per read); a short read is reported as past the
+        // end, with the length asked afterwards.
+        match self.file.read_exact_at(buf, offset) {
+            Ok(()) => Ok(()),
+            Err(error) if error.kind() == std::io::ErrorKind::UnexpectedEof => {
+                Err(FsError::ReadPastEnd {
+                    path: self.path.clone(),
+                    offset,
+                    len: buf.len() as u64,
+                    file_len: self.len()?,
+                })
+            }
+            Err(error) => Err(io_error(&self.path, FsOp::Read, error)),
         }
-        self.file
-            .read_exact_at(buf, offset)
-            .map_err(|e| io_error(&self.path, FsOp::Read, e))
     }
 
     fn write_at(&self, offset: u64, data: &[u8]) -> Result<(), FsError> {

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use common::{Model, Op, Outcome, Rng, apply_store};
 use invar_mvcc::{Config, FileBackend, Store};
-use invar_storage::fs::{FileSystem, SimFs};
+use invar_storage::fs::SimFs;
 
 #[test]
 fn flipped_bits_on_read_are_errors_not_panics_or_wrong_answers() {

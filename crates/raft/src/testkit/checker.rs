@@ -80,8 +80,10 @@ impl SafetyChecker {
         // Every entry committed so far must be in the new leader's log (those it compacted
         // it applied itself, which state-machine safety covers).
         let first = raft.first_index();
+        // Only entries of earlier terms: the report of a leadership can arrive late (a paused
+        // process), after later terms committed entries this leader never had to hold.
         for (&index, &(entry_term, _)) in self.applied.range(first..) {
-            if raft.log_term(index) != Some(entry_term) {
+            if entry_term < term && raft.log_term(index) != Some(entry_term) {
                 return Err((
                     ViolationKind::LeaderCompleteness,
                     format!(

@@ -150,6 +150,8 @@ pub struct Handled {
     pub applied: Vec<(Index, Term, u64)>,
     /// Answers to ReadIndex requests.
     pub read_states: Vec<crate::ReadState>,
+    /// Whether a new vote was made durable.
+    pub vote_changed: bool,
 }
 
 impl MemNode {
@@ -186,6 +188,7 @@ impl MemNode {
             return None;
         }
         let mut ready = self.raft.ready();
+        let vote_before = self.storage.hard_state.vote;
         self.storage.persist(&ready);
         if let Some(snapshot) = &ready.snapshot {
             self.state = StateMachine::decode(&snapshot.data).unwrap_or(StateMachine {
@@ -204,6 +207,7 @@ impl MemNode {
             messages: std::mem::take(&mut ready.messages),
             applied,
             read_states: ready.read_states.clone(),
+            vote_changed: self.storage.hard_state.vote != vote_before,
         };
         self.raft.advance(ready);
         self.maybe_snapshot();

@@ -118,6 +118,10 @@ struct Rates {
     duplicate_per_mille: u64,
     delay_units_max: u64,
     crash_per_100k: u64,
+    /// Chance that a member crashes right after it made a vote durable (a fault point where
+    /// forgetting the vote would do harm).
+    crash_after_vote_per_mille: u64,
+    message_bytes_max: u64,
     pause_per_100k: u64,
     partition_per_100k: u64,
     propose_per_1k: u64,
@@ -135,9 +139,12 @@ impl Rates {
             drop_per_mille: pick(&[0, 10, 50, 150]),
             duplicate_per_mille: pick(&[0, 5, 30]),
             delay_units_max: pick(&[2, 10, 30, 80]),
-            crash_per_100k: pick(&[0, 30, 100]),
-            pause_per_100k: pick(&[0, 30, 100]),
-            partition_per_100k: pick(&[0, 50, 150]),
+            crash_per_100k: pick(&[0, 30, 100, 400]),
+            crash_after_vote_per_mille: pick(&[0, 0, 300]),
+            // One entry per message makes acknowledgements of old and new entries separate.
+            message_bytes_max: pick(&[1, 64, 256]),
+            pause_per_100k: pick(&[0, 30, 100, 400]),
+            partition_per_100k: pick(&[0, 50, 150, 500]),
             propose_per_1k: pick(&[10, 30, 80]),
             read_per_1k: pick(&[5, 20, 40]),
             conf_change_per_100k: pick(&[0, 50, 200]),
@@ -188,7 +195,7 @@ impl World {
         let rates = Rates::draw(&mut rng);
         let mut slots = BTreeMap::new();
         for &id in voters.iter().chain(spare_ids.iter()) {
-            let config = member_config(id, rng.next_u64());
+            let config = member_config(id, rng.next_u64(), rates.message_bytes_max);
             let mut node = if voters.contains(&id) {
                 MemNode::bootstrap(config, &voters)
             } else {
@@ -401,7 +408,8 @@ impl World {
         for id in due {
             let seed = self.rng.next_u64();
             let slot = self.slots.get_mut(&id).expect("slot");
-            let mut node = MemNode::restart(member_config(id, seed), slot.storage.clone());
+            let config = member_config(id, seed, self.rates.message_bytes_max);
+            let mut node = MemNode::restart(config, slot.storage.clone());
             node.snapshot_every = self.rates.snapshot_every;
             node.snapshot_keep = self.rates.snapshot_keep;
             slot.node = Some(node);
@@ -492,6 +500,10 @@ impl World {
     fn crash_one(&mut self) {
         let id = self.random_member();
         let downtime = self.rng.range(5, 50) * UNITS_PER_TICK;
+        self.crash(id, downtime);
+    }
+
+    fn crash(&mut self, id: NodeId, downtime: u64) {
         let now = self.now;
         let Some(slot) = self.slots.get_mut(&id) else {
             return;
@@ -676,6 +688,13 @@ impl World {
         for message in handled.messages {
             self.send(message);
         }
+        if handled.vote_changed
+            && !self.healing
+            && self.rng.chance(self.rates.crash_after_vote_per_mille, 1000)
+        {
+            let downtime = self.rng.range(1, 5) * UNITS_PER_TICK;
+            self.crash(id, downtime);
+        }
         Ok(())
     }
 
@@ -760,10 +779,10 @@ impl World {
     }
 }
 
-fn member_config(id: NodeId, seed: u64) -> Config {
+fn member_config(id: NodeId, seed: u64, message_bytes_max: u64) -> Config {
     let mut config = Config::new(id, seed);
     // Small limits so that flow control and message splitting are exercised.
     config.inflight_messages_max = 8;
-    config.message_bytes_max = 256;
+    config.message_bytes_max = message_bytes_max;
     config
 }

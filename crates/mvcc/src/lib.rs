@@ -19,7 +19,8 @@
 //! # Call protocol (for the member)
 //! 1. [`Store::open`] on the backend. Replay the WAL from entry
 //!    [`Store::consistent_index`]` + 1`: entries at or below it are already applied.
-//! 2. Apply committed entries in log order, each with its raft index: [`Store::put`],
+//! 2. Apply committed entries in log order, each with its raft index: [`Store::apply`] with a
+//!    [`Request`], or directly [`Store::put`],
 //!    [`Store::delete_range`], [`Store::txn`], [`Store::compact`], [`Store::lease_grant`],
 //!    [`Store::lease_revoke`], or [`Store::skip`] for entries without a store effect. A client
 //!    error still consumes the index (replaying it fails the same way).
@@ -69,6 +70,7 @@
 
 #![deny(missing_docs)]
 
+mod apply;
 mod backend;
 mod codec;
 mod compact;
@@ -85,6 +87,7 @@ pub mod validate;
 mod watch;
 mod write;
 
+pub use apply::{Request, Response};
 pub use backend::{FileBackend, MemBackend};
 pub use codec::hash_record;
 pub use error::{GrpcCode, MvccError, Result};

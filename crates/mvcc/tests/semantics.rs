@@ -574,3 +574,41 @@ fn a_backend_failure_poisons_the_store() {
     });
     assert!(matches!(after, Err(MvccError::Poisoned)));
 }
+
+#[test]
+fn apply_dispatches_every_request_kind() {
+    use invar_mvcc::{Request, Response};
+    let mut h = Harness::new();
+    let requests = [
+        Request::LeaseGrant(LeaseGrantRequest { ttl: 10, id: 1 }),
+        Request::Put(PutRequest {
+            lease: 1,
+            ..put("a", "1")
+        }),
+        Request::Txn(txn(vec![RequestOp::Put(put("b", "1"))])),
+        Request::DeleteRange(DeleteRangeRequest {
+            key: "b".into(),
+            ..Default::default()
+        }),
+        Request::Compact(CompactionRequest {
+            revision: 2,
+            physical: false,
+        }),
+        Request::LeaseRevoke(LeaseRevokeRequest { id: 1 }),
+    ];
+    let mut revisions = Vec::new();
+    for request in &requests {
+        let index = h.next();
+        let applied = h.store.apply(index, request).unwrap();
+        revisions.push(match applied.response {
+            Response::LeaseGrant(r) => r.header.revision,
+            Response::Put(r) => r.header.revision,
+            Response::Txn(r) => r.header.revision,
+            Response::DeleteRange(r) => r.header.revision,
+            Response::Compact(r) => r.header.revision,
+            Response::LeaseRevoke(r) => r.header.revision,
+        });
+    }
+    assert_eq!(revisions, [0, 1, 2, 3, 3, 4]);
+    assert_eq!(h.store.consistent_index(), 6);
+}

@@ -381,3 +381,38 @@ fn written_histories_read_back_identically() {
     assert_eq!(again.ops.len(), history.ops.len());
     assert_eq!(check(&again), Verdict::Ok);
 }
+
+/// Timing of the etcd model on large histories: run with
+/// `cargo test --release -p invar-check --test generated -- --ignored --nocapture`.
+#[test]
+#[ignore = "timing only"]
+#[allow(clippy::disallowed_types, clippy::disallowed_methods)]
+fn timing_of_large_histories() {
+    let sizes = match std::env::var("INVAR_TIMING_OPS")
+        .ok()
+        .and_then(|s| s.parse::<usize>().ok())
+    {
+        Some(n) => vec![(n, 16)],
+        None => vec![
+            (10_000, 16),
+            (10_000, 256),
+            (100_000, 16),
+            (100_000, 256),
+            (1_000_000, 16),
+            (1_000_000, 256),
+        ],
+    };
+    for (ops, clients) in sizes {
+        let history = generate(1, ops, clients);
+        let text = invar_check::format::write_history(&history);
+        let start = std::time::Instant::now();
+        let parsed = invar_check::format::parse_history(&text).expect("parses");
+        let parsed_at = start.elapsed();
+        let verdict = check_etcd_history(&parsed, &mut Budget::unlimited()).verdict;
+        let total = start.elapsed();
+        println!(
+            "{ops} ops, {clients} clients: parse {parsed_at:?}, parse+check {total:?}: {verdict}"
+        );
+        assert_eq!(verdict, Verdict::Ok);
+    }
+}

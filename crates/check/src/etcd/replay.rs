@@ -25,12 +25,15 @@ impl Context<'_> {
         let mut store = Store::default();
         let mut used = vec![false; self.candidates.len()];
         let mut choices: Vec<Choice> = Vec::new();
-        let mut deepest: Option<(i64, Violation, Vec<usize>)> = None;
+        // The failure that got furthest: its explanation is the one reported.
+        let mut deepest: Option<(i64, Violation)> = None;
         if let Err(v) = self.check_readers(&store, 1) {
             return self.failure(v);
         }
         let mut rev = 2;
-        let mut from = 0;
+        // Candidates are tried latest-invoked first (an unknown write usually takes effect soon
+        // after it is sent); `below` bounds the positions still to try at a revision.
+        let mut below: Option<usize> = None;
         while rev <= self.max_rev {
             if budget.tick() {
                 let linearized = self.linearized.clone();
@@ -45,7 +48,7 @@ impl Context<'_> {
             let linearized_len = self.linearized.len();
             let result = match self.writers.get(&rev) {
                 Some(&writer) => self.apply_writer(&mut store, writer, rev),
-                None => match self.try_candidates(&mut store, rev, from, &used, &latest_invoke) {
+                None => match self.try_candidates(&mut store, rev, below, &used, &latest_invoke) {
                     Some(position) => {
                         used[position] = true;
                         choices.push(Choice {
@@ -66,18 +69,16 @@ impl Context<'_> {
                     Ok(())
                 }
             });
-            from = 0;
+            below = None;
             let Err(violation) = result else {
                 rev += 1;
                 continue;
             };
-            if deepest.as_ref().is_none_or(|(r, _, _)| rev > *r) {
-                deepest = Some((rev, violation, self.linearized.clone()));
+            if deepest.as_ref().is_none_or(|(r, _)| rev > *r) {
+                deepest = Some((rev, violation));
             }
             let Some(choice) = choices.pop() else {
-                let (_, violation, linearized) =
-                    deepest.unwrap_or((rev, self.no_writer(rev), Vec::new()));
-                self.linearized = linearized;
+                let (_, violation) = deepest.unwrap_or((rev, self.no_writer(rev)));
                 return self.failure(violation);
             };
             while store.revision() >= choice.rev {
@@ -86,7 +87,7 @@ impl Context<'_> {
             used[choice.position] = false;
             self.linearized.truncate(choice.linearized_len);
             rev = choice.rev;
-            from = choice.position + 1;
+            below = Some(choice.position);
         }
         EtcdOutcome {
             verdict: Verdict::Ok,
@@ -120,13 +121,14 @@ impl Context<'_> {
         Violation::new("linearizability", what, None)
     }
 
-    /// Tries the unused candidates from `from` on, in invoke order, at `rev`; commits and returns
-    /// the first that may have started in time and changes the keyspace.
+    /// Tries the unused candidates at positions below `below` (all when `None`) that may have
+    /// started in time, latest invoke first, at `rev`; commits and returns the first that changes
+    /// the keyspace.
     fn try_candidates(
         &self,
         store: &mut Store,
         rev: i64,
-        from: usize,
+        below: Option<usize>,
         used: &[bool],
         latest_invoke: &[u64],
     ) -> Option<usize> {
@@ -134,12 +136,18 @@ impl Context<'_> {
             .ok()
             .and_then(|r| latest_invoke.get(r))
             .copied();
-        for (position, &i) in self.candidates.iter().enumerate().skip(from) {
+        // Candidates are sorted by invoke time: those after `latest` cannot be at `rev`.
+        let in_time = match latest {
+            Some(l) => self
+                .candidates
+                .partition_point(|&i| self.ops[i].invoke <= l),
+            None => self.candidates.len(),
+        };
+        let end = below.map_or(in_time, |b| b.min(in_time));
+        for position in (0..end).rev() {
+            let i = self.candidates[position];
             if used[position] {
                 continue;
-            }
-            if latest.is_some_and(|l| self.ops[i].invoke > l) {
-                break;
             }
             let mut exec = Exec::new(store, rev - 1);
             if exec.run(&self.ops[i].request).is_err() {

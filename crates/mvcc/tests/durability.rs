@@ -300,3 +300,24 @@ fn a_flipped_byte_in_the_redb_file_is_harmless_or_a_clear_error() {
     assert!(detected > 0, "no flip detected out of {harmless}");
     eprintln!("flipped bytes: {detected} detected, {harmless} harmless, file {len} bytes");
 }
+
+#[test]
+fn real_disk_round_trip() {
+    use invar_storage::fs::RealFs;
+    let dir = std::env::temp_dir().join(format!("invar-mvcc-test-{}", std::process::id()));
+    RealFs.create_dir_all(&dir).unwrap();
+    let path = dir.join("store.redb");
+    let config = Config::default();
+    let log = log(5, 120, config);
+    {
+        let backend = FileBackend::open(&RealFs, &path).unwrap();
+        let mut store = Store::open(Box::new(backend), config).unwrap();
+        replay(&mut store, &log, 1, "real disk");
+    }
+    let backend = FileBackend::open(&RealFs, &path).unwrap();
+    let store = Store::open(Box::new(backend), config).unwrap();
+    assert_eq!(store.consistent_index(), 120);
+    assert_same_state(&store, log.models.last().unwrap(), "real disk reopened");
+    drop(store);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -1,13 +1,47 @@
-//! `invar`: the one binary.
+//! `invar`: the one binary. Wall-clock time (speed reports, deadlines) is read here and
+//! passed into the deterministic crates, never read inside them.
 
-use clap::Parser;
+mod check_cmd;
+mod sim_cmd;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
 
 /// Invar: an etcd-compatible key-value store built to be tested by deterministic simulation.
 #[derive(Parser, Debug)]
 #[command(version, about)]
-struct Cli {}
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
 
-fn main() -> anyhow::Result<()> {
-    let _cli = Cli::parse();
-    Ok(())
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the deterministic simulation over many seeds (a failure prints the seed to replay).
+    Sim(sim_cmd::SimArgs),
+    /// Check recorded histories for linearizability and watch guarantees.
+    Check(check_cmd::CheckArgs),
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let outcome = match cli.command {
+        Command::Sim(args) => sim_cmd::run(args),
+        Command::Check(args) => check_cmd::run(args),
+    };
+    match outcome {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("invar: {error:#}");
+            ExitCode::from(2)
+        }
+    }
 }

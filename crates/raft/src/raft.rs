@@ -368,7 +368,18 @@ impl Raft {
         Ok(index)
     }
 
+    /// Appends several entries at once if this member leads: one append message per follower
+    /// carries them all. Returns the index of the first; the others follow in order.
+    pub fn propose_batch(&mut self, batch: Vec<Vec<u8>>) -> Result<Index, ProposeError> {
+        let kinds = batch.into_iter().map(|data| (EntryKind::Normal, data));
+        self.propose_entries(kinds.collect())
+    }
+
     fn propose_entry(&mut self, kind: EntryKind, data: Vec<u8>) -> Result<Index, ProposeError> {
+        self.propose_entries(vec![(kind, data)])
+    }
+
+    fn propose_entries(&mut self, batch: Vec<(EntryKind, Vec<u8>)>) -> Result<Index, ProposeError> {
         self.assert_accepting_input();
         if self.role != Role::Leader {
             return Err(ProposeError::NotLeader {
@@ -378,22 +389,27 @@ impl Raft {
         if self.transferee.is_some() {
             return Err(ProposeError::TransferInProgress);
         }
-        let entry = Entry {
-            term: self.term,
-            index: self.log.last_index() + 1,
-            kind,
-            data,
-        };
-        let size = entry.size_bytes();
+        let first = self.log.last_index() + 1;
+        let entries: Vec<Entry> = batch
+            .into_iter()
+            .zip(first..)
+            .map(|((kind, data), index)| Entry {
+                term: self.term,
+                index,
+                kind,
+                data,
+            })
+            .collect();
+        let size: u64 = entries.iter().map(Entry::size_bytes).sum();
+        // An empty pipeline always takes one batch, so an oversized batch cannot wedge it.
         if self.uncommitted_bytes > 0
             && self.uncommitted_bytes + size > self.config.uncommitted_bytes_max
         {
             return Err(ProposeError::Overloaded);
         }
-        let index = entry.index;
-        self.append_as_leader(vec![entry]);
+        self.append_as_leader(entries);
         self.broadcast_append();
-        Ok(index)
+        Ok(first)
     }
 
     /// Starts an election now (if this member may vote).

@@ -26,8 +26,16 @@ fn first_violation(seeds_max: u64) -> Option<Violation> {
     })
 }
 
+/// `INVAR_DEFECT_SEEDS` raises the search bound.
+fn seeds_max() -> u64 {
+    std::env::var("INVAR_DEFECT_SEEDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(5_000)
+}
+
 fn assert_caught(expected: &[ViolationKind]) {
-    let violation = first_violation(5_000).expect("the harness never noticed the defect");
+    let violation = first_violation(seeds_max()).expect("the harness never noticed the defect");
     eprintln!("caught: {violation}");
     assert!(
         expected.contains(&violation.kind),

@@ -690,3 +690,37 @@ fn step_refuses_misaddressed_messages() {
     };
     assert!(network.raft_mut(1).step(message).is_err());
 }
+
+#[test]
+fn a_proposal_batch_travels_in_one_append_and_overload_is_refused() {
+    let mut network = Network::with_config(&[1, 2, 3], |c| c.uncommitted_bytes_max = 4096);
+    elect(&mut network, 1);
+    network.in_flight.clear();
+    let first = network
+        .raft_mut(1)
+        .propose_batch(vec![vec![1; 100]; 10])
+        .unwrap();
+    network.process();
+    let appends: Vec<usize> = network
+        .in_flight
+        .iter()
+        .filter_map(|m| match &m.body {
+            MessageBody::Append { entries, .. } if m.to == 2 => Some(entries.len()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(appends, vec![10]);
+    // More than uncommitted_bytes_max pending: the next batch is refused until they commit.
+    assert_eq!(
+        network.raft_mut(1).propose_batch(vec![vec![2; 100]; 40]),
+        Err(ProposeError::Overloaded)
+    );
+    network.stabilize();
+    assert_eq!(network.raft(2).committed(), first + 9);
+    assert!(
+        network
+            .raft_mut(1)
+            .propose_batch(vec![vec![2; 100]; 40])
+            .is_ok()
+    );
+}

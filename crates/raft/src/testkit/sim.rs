@@ -733,6 +733,8 @@ impl World {
         self.blocked.clear();
         self.rates.drop_per_mille = 0;
         self.rates.duplicate_per_mille = 0;
+        // Latency spikes heal too: back to a normal spread of at most one tick.
+        self.rates.delay_units_max = self.rates.delay_units_max.min(UNITS_PER_TICK);
         let now = self.now;
         for slot in self.slots.values_mut() {
             slot.paused_until = slot.paused_until.min(now);

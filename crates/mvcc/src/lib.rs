@@ -58,6 +58,8 @@
 //! - A write txn that fails midway (a put with `ignore_*` on a key an earlier op of the same
 //!   txn deleted, reachable through the quirk above) makes etcd panic; here it fails with
 //!   "key not found" and changes nothing.
+//! - Txns nest at most [`validate::TXN_DEPTH_MAX`] deep (deeper ones get "too many
+//!   operations"), so that no request can exhaust the stack; etcd relies on protobuf limits.
 //! - Sorting is stable: ties keep key order (etcd's Go sort is not stable).
 //! - HashKV hashes Invar's canonical record form, so values are comparable between Invar
 //!   members only, not with a real etcd.

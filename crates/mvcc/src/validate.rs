@@ -37,13 +37,39 @@ pub fn check_delete(req: &DeleteRangeRequest) -> Result<()> {
     Ok(())
 }
 
+/// How deeply txns may nest. etcd has no such limit of its own (protobuf decoding bounds it);
+/// here it keeps every recursion over a txn bounded, so no request can exhaust the stack.
+/// Deeper txns get etcd's too-many-operations error.
+pub const TXN_DEPTH_MAX: usize = 64;
+
 /// Checks a Txn request: sizes and keys (etcd's `checkTxnRequest`), then duplicate keys in
 /// each branch (etcd's `checkIntervals`).
 pub fn check_txn(req: &TxnRequest, txn_ops_max: usize) -> Result<()> {
+    if depth(req) > TXN_DEPTH_MAX {
+        return Err(MvccError::TooManyOps);
+    }
     check_txn_request(req, txn_ops_max)?;
     check_intervals(&req.success)?;
     check_intervals(&req.failure)?;
     Ok(())
+}
+
+/// The nesting depth of a txn (1 for a flat one), without recursion.
+fn depth(req: &TxnRequest) -> usize {
+    let mut deepest = 0;
+    let mut stack = vec![(req, 1usize)];
+    while let Some((txn, level)) = stack.pop() {
+        deepest = deepest.max(level);
+        if level > TXN_DEPTH_MAX {
+            break;
+        }
+        for op in txn.success.iter().chain(&txn.failure) {
+            if let RequestOp::Txn(nested) = op {
+                stack.push((nested, level + 1));
+            }
+        }
+    }
+    deepest
 }
 
 fn check_txn_request(req: &TxnRequest, txn_ops_max: usize) -> Result<()> {

@@ -612,3 +612,29 @@ fn apply_dispatches_every_request_kind() {
     assert_eq!(revisions, [0, 1, 2, 3, 3, 4]);
     assert_eq!(h.store.consistent_index(), 6);
 }
+
+#[test]
+fn deeply_nested_txns_are_refused_not_a_stack_overflow() {
+    let mut h = Harness::new();
+    let mut req = txn(vec![RequestOp::Put(put("a", "1"))]);
+    for _ in 0..invar_mvcc::validate::TXN_DEPTH_MAX - 1 {
+        req = txn(vec![RequestOp::Txn(req)]);
+    }
+    assert!(h.txn(&req).is_ok(), "the maximum depth is allowed");
+    let mut deep = req;
+    for _ in 0..100_000 {
+        deep = txn(vec![RequestOp::Txn(deep)]);
+    }
+    let error = h.txn(&deep).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "etcdserver: too many operations in txn request"
+    );
+    // Dropping a 100,000-deep request must not overflow the stack either: dismantle it.
+    let mut next = Some(deep);
+    while let Some(mut current) = next.take() {
+        if let Some(RequestOp::Txn(inner)) = current.success.pop() {
+            next = Some(inner);
+        }
+    }
+}

@@ -49,7 +49,7 @@ pub fn run(args: SimArgs) -> anyhow::Result<ExitCode> {
     let mut failures = Vec::new();
     for &seed in &seeds {
         let voters = match args.voters {
-            0 if seed % 2 == 0 => 3,
+            0 if seed.is_multiple_of(2) => 3,
             0 => 5,
             n => n,
         };

@@ -19,7 +19,7 @@ use invar_raft::testkit::{SimOptions, Violation, ViolationKind, run_seed};
 fn first_violation(seeds_max: u64) -> Option<Violation> {
     (0..seeds_max).find_map(|seed| {
         let options = SimOptions {
-            voters: if seed % 2 == 0 { 3 } else { 5 },
+            voters: if seed.is_multiple_of(2) { 3 } else { 5 },
             ..SimOptions::default()
         };
         run_seed(seed, &options).err()

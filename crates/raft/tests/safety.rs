@@ -9,7 +9,7 @@ use invar_raft::testkit::{SimOptions, run_seed};
 
 fn options_for(seed: u64) -> SimOptions {
     SimOptions {
-        voters: if seed % 2 == 0 { 3 } else { 5 },
+        voters: if seed.is_multiple_of(2) { 3 } else { 5 },
         ..SimOptions::default()
     }
 }

@@ -68,13 +68,13 @@ impl SafetyChecker {
     /// A member reported becoming leader of its current term.
     pub(crate) fn became_leader(&mut self, raft: &Raft) -> Check {
         let (id, term) = (raft.id(), raft.term());
-        if let Some(&other) = self.leaders.get(&term) {
-            if other != id {
-                return Err((
-                    ViolationKind::ElectionSafety,
-                    format!("members {other} and {id} both led term {term}"),
-                ));
-            }
+        if let Some(&other) = self.leaders.get(&term)
+            && other != id
+        {
+            return Err((
+                ViolationKind::ElectionSafety,
+                format!("members {other} and {id} both led term {term}"),
+            ));
         }
         self.leaders.insert(term, id);
         // Every entry committed so far must be in the new leader's log (those it compacted

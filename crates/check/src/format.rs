@@ -392,8 +392,8 @@ pub fn parse_history(text: &str) -> Result<History, ParseError> {
         if raw.trim().is_empty() {
             continue;
         }
-        let record: Record = serde_json::from_str(raw)
-            .map_err(|e| ParseError::new(line, format!("bad record: {e}")))?;
+        let record =
+            parse_record(raw).map_err(|e| ParseError::new(line, format!("bad record: {e}")))?;
         match record {
             Record::Header { format, version } => {
                 if header_seen {
@@ -421,6 +421,20 @@ pub fn parse_history(text: &str) -> Result<History, ParseError> {
     }
     validate(&history)?;
     Ok(history)
+}
+
+/// Parses one line. Lines that start with the `type` field, as written by [`write_history`],
+/// take a fast path that deserializes the record's struct directly (the tagged enum would buffer
+/// the whole object first); others go through [`Record`].
+fn parse_record(raw: &str) -> Result<Record, serde_json::Error> {
+    let fast = |prefix: &str| raw.strip_prefix(prefix).map(|rest| format!("{{{rest}"));
+    if let Some(body) = fast(r#"{"type":"op","#) {
+        return serde_json::from_str(&body).map(Record::Op);
+    }
+    if let Some(body) = fast(r#"{"type":"watch_response","#) {
+        return serde_json::from_str(&body).map(Record::WatchResponse);
+    }
+    serde_json::from_str(raw)
 }
 
 fn validate(history: &History) -> Result<(), ParseError> {

@@ -84,6 +84,8 @@ fn max_observed_revision(history: &History) -> i64 {
         max = max.max(kv.mod_revision);
     }
     for (_, r) in &history.watch_responses {
+        // A header (or progress) revision says the store reached it.
+        max = max.max(r.revision);
         for e in &r.events {
             max = max.max(e.kv.mod_revision);
         }

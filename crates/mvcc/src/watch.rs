@@ -232,9 +232,12 @@ fn with_prev_kv(store: &Store, watcher: &Watcher, mut event: Event) -> Event {
 
 /// Every stored event with main revision in `[from, to]`, in revision order.
 pub(crate) fn history(store: &Store, from: i64, to: i64) -> Result<Vec<Event>> {
-    let (Ok(from), Ok(to)) = (u64::try_from(from), u64::try_from(to)) else {
+    let (Ok(from), Ok(to)) = (u64::try_from(from.max(1)), u64::try_from(to)) else {
         return Ok(Vec::new());
     };
+    if from > to {
+        return Ok(Vec::new());
+    }
     let read = store.db.begin_read().map_err(backend)?;
     let table = read.open_table(KV).map_err(backend)?;
     let mut events = Vec::new();

@@ -638,3 +638,38 @@ fn deeply_nested_txns_are_refused_not_a_stack_overflow() {
         }
     }
 }
+
+#[test]
+fn extreme_numbers_from_clients_are_errors_or_empty_never_panics() {
+    let mut h = Harness::new();
+    h.put("a", "1");
+    for revision in [i64::MIN, -1, i64::MAX] {
+        let req = RangeRequest {
+            key: "a".into(),
+            revision,
+            limit: i64::MAX,
+            ..Default::default()
+        };
+        let _ = h.store.range(&req);
+        let _ = h.store.hash_kv(&HashKvRequest { revision });
+        let _ = h.compact(revision);
+        let _ = h.store.events(revision, 1);
+        let _ = h.store.events(1, revision);
+    }
+    let req = RangeRequest {
+        key: "a".into(),
+        limit: i64::MIN,
+        ..Default::default()
+    };
+    assert_eq!(
+        h.store.range(&req).unwrap().kvs.len(),
+        1,
+        "a negative limit is no limit"
+    );
+    let index = h.next();
+    let grant = LeaseGrantRequest {
+        ttl: i64::MIN,
+        id: i64::MIN,
+    };
+    assert_eq!(h.store.lease_grant(index, &grant).unwrap().ttl, 2);
+}

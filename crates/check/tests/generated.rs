@@ -124,9 +124,16 @@ impl Server {
 
 const KEYS: [&str; 4] = ["a", "b", "c", "d"];
 
-fn random_request(rng: &mut Rng, client: u64, n: u64) -> Request {
+fn random_request(rng: &mut Rng, client: u64, n: u64, single_key: bool) -> Request {
     let key = KEYS[rng.below(KEYS.len() as u64) as usize];
     let value = format!("v{client}-{n}");
+    if single_key {
+        return match rng.below(5) {
+            0..=1 => common::put(key, &value),
+            2..=3 => common::get(key),
+            _ => common::delete(key),
+        };
+    }
     match rng.below(10) {
         0..=2 => common::put(key, &value),
         3..=4 => common::get(key),
@@ -145,6 +152,10 @@ fn random_request(rng: &mut Rng, client: u64, n: u64) -> Request {
 /// Serializable reads may be stale: serve them at a random earlier revision's state is not
 /// modelled here; the reference serves them current, which is allowed.
 fn generate(seed: u64, op_count: usize, clients: u64) -> History {
+    generate_with(seed, op_count, clients, false)
+}
+
+fn generate_with(seed: u64, op_count: usize, clients: u64, single_key: bool) -> History {
     let mut rng = Rng(seed | 1);
     let mut server = Server {
         rev: 1,
@@ -168,7 +179,7 @@ fn generate(seed: u64, op_count: usize, clients: u64) -> History {
         match open[slot].take() {
             None if history.ops.len() < op_count => {
                 line += 1;
-                let request = random_request(&mut rng, ids[slot], t);
+                let request = random_request(&mut rng, ids[slot], t, single_key);
                 let op = OpRecord {
                     client: ids[slot],
                     invoke: t,
@@ -352,6 +363,38 @@ proptest! {
         if let Some(what) = mutate(&mut history, &mut rng) {
             let verdict = check(&history);
             prop_assert!(verdict.is_violation(), "seed {} mutation {}: {}", seed, what, verdict);
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    /// The etcd fast path and the general KV search (which ignores revisions) agree on
+    /// single-key histories, before and after a read value is mutated.
+    #[test]
+    fn etcd_fast_path_agrees_with_the_kv_search(seed in any::<u64>()) {
+        use invar_check::linearizability::{check_operations, kv::KvModel};
+        let mut history = generate_with(seed, 60, 4, true);
+        history.watches.clear();
+        history.watch_responses.clear();
+        for mutated in [false, true] {
+            if mutated {
+                let Some(i) = (0..history.ops.len()).find(|&i| {
+                    history.ops[i].1.response.as_ref().is_some_and(|r| !r.kvs.is_empty())
+                }) else {
+                    break;
+                };
+                if let Some(r) = history.ops[i].1.response.as_mut() {
+                    r.kvs[0].value = "mutated".into();
+                }
+            }
+            let fast = check(&history);
+            let ops = invar_check::convert::kv_operations(&history).expect("single-key ops");
+            let search = check_operations(&KvModel, &ops, &mut Budget::with_steps_max(10_000_000)).verdict;
+            prop_assert!(!search.is_unknown(), "seed {}: search ran out", seed);
+            prop_assert_eq!(fast.is_ok(), search.is_ok(), "seed {} mutated {}: fast {} search {}", seed, mutated, fast, search);
+            prop_assert_eq!(fast.is_ok(), !mutated, "seed {}: {}", seed, fast);
         }
     }
 }

@@ -155,11 +155,24 @@ impl<'a> Context<'a> {
         )
     }
 
+    /// A violation outcome. When it was found before the replay (claims, real time), the prefix
+    /// shown is every operation ordered below the failing one.
     fn failure(&self, v: Violation) -> EtcdOutcome {
         let failed_op = v.op;
+        let mut linearized = self.linearized.clone();
+        if linearized.is_empty()
+            && let Some(limit) = failed_op.and_then(|i| self.key_of(i))
+        {
+            let mut below: Vec<(Key, usize)> = (0..self.ops.len())
+                .filter_map(|j| self.key_of(j).map(|k| (k, j)))
+                .filter(|&(k, j)| k < limit && Some(j) != failed_op)
+                .collect();
+            below.sort_unstable();
+            linearized = below.into_iter().map(|(_, j)| j).collect();
+        }
         EtcdOutcome {
             verdict: Verdict::Violation(v),
-            linearized: self.linearized.clone(),
+            linearized,
             failed_op,
             store: None,
         }

@@ -57,6 +57,8 @@ pub fn run(args: SimArgs) -> anyhow::Result<ExitCode> {
             voters,
             fault_ticks: args.fault_ticks,
             liveness_ticks: args.liveness_ticks,
+            // A single replayed seed explains its failure with the events that led to it.
+            event_log: args.seed.is_some(),
             ..SimOptions::default()
         };
         match run_seed(seed, &options) {

@@ -58,11 +58,20 @@ pub(crate) struct SafetyChecker {
     leaders: BTreeMap<Term, NodeId>,
     /// (index, term) → (digest of the entry, term of the entry before it), as first persisted.
     entries: BTreeMap<(Index, Term), (u64, Term)>,
-    /// index → (term, digest) of the entry first applied there.
-    applied: BTreeMap<Index, (Term, u64)>,
+    /// index → (term, digest) of the entry first applied there, and the lowest term any member
+    /// was in when it applied it: an upper bound of the term in which the entry was committed
+    /// (a member learns of a commit only from a leader of that term or a later one).
+    applied: BTreeMap<Index, AppliedEntry>,
 }
 
 pub(crate) type Check = Result<(), (ViolationKind, String)>;
+
+#[derive(Clone, Copy, Debug)]
+struct AppliedEntry {
+    term: Term,
+    digest: u64,
+    committed_by_term: Term,
+}
 
 impl SafetyChecker {
     /// A member reported becoming leader of its current term.
@@ -80,10 +89,11 @@ impl SafetyChecker {
         // Every entry committed so far must be in the new leader's log (those it compacted
         // it applied itself, which state-machine safety covers).
         let first = raft.first_index();
-        // Only entries of earlier terms: the report of a leadership can arrive late (a paused
-        // process), after later terms committed entries this leader never had to hold.
-        for (&index, &(entry_term, _)) in self.applied.range(first..) {
-            if entry_term < term && raft.log_term(index) != Some(entry_term) {
+        // Only entries committed in earlier terms: the report of a leadership can arrive late (a
+        // paused process), after later terms committed entries this leader never had to hold.
+        for (&index, applied) in self.applied.range(first..) {
+            let entry_term = applied.term;
+            if applied.committed_by_term < term && raft.log_term(index) != Some(entry_term) {
                 return Err((
                     ViolationKind::LeaderCompleteness,
                     format!(
@@ -141,43 +151,54 @@ impl SafetyChecker {
         Ok(())
     }
 
-    /// A member applied the entry at `index`.
+    /// A member in term `member_term` applied the entry at `index`.
     pub(crate) fn applied(
         &mut self,
         member: NodeId,
-        index: Index,
-        term: Term,
-        digest: u64,
+        member_term: Term,
+        (index, term, digest): (Index, Term, u64),
     ) -> Check {
-        match self.applied.get(&index) {
-            None => {
-                self.applied.insert(index, (term, digest));
-                Ok(())
-            }
-            Some(&(seen_term, seen_digest)) if (seen_term, seen_digest) != (term, digest) => Err((
+        let Some(seen) = self.applied.get_mut(&index) else {
+            let entry = AppliedEntry {
+                term,
+                digest,
+                committed_by_term: member_term,
+            };
+            self.applied.insert(index, entry);
+            return Ok(());
+        };
+        if (seen.term, seen.digest) != (term, digest) {
+            return Err((
                 ViolationKind::StateMachineSafety,
                 format!(
                     "member {member} applied term {term} digest {digest:x} at index {index}, \
-                     another applied term {seen_term} digest {seen_digest:x}"
+                     another applied term {} digest {:x}",
+                    seen.term, seen.digest
                 ),
-            )),
-            Some(_) => Ok(()),
+            ));
         }
+        seen.committed_by_term = seen.committed_by_term.min(member_term);
+        Ok(())
     }
 
-    /// A committed entry became known: every current leader of a later term must hold it.
-    pub(crate) fn check_leaders_hold(&self, leaders: &[&Raft], index: Index, term: Term) -> Check {
+    /// A committed entry became known: every current leader of a term after the one that
+    /// committed it must hold it.
+    pub(crate) fn check_leaders_hold(&self, leaders: &[&Raft], index: Index) -> Check {
+        let Some(applied) = self.applied.get(&index) else {
+            return Ok(());
+        };
         for leader in leaders {
-            if leader.term() > term
-                && index >= leader.first_index()
-                && leader.log_term(index) != Some(term)
-            {
+            let must_hold =
+                leader.term() > applied.committed_by_term && index >= leader.first_index();
+            if must_hold && leader.log_term(index) != Some(applied.term) {
                 return Err((
                     ViolationKind::LeaderCompleteness,
                     format!(
-                        "leader {} of term {} lacks committed entry {index} of term {term}",
+                        "leader {} of term {} lacks entry {index} of term {}, committed by term {}",
                         leader.id(),
-                        leader.term()
+                        leader.term(),
+                        applied.term,
+                        applied.committed_by_term
                     ),
                 ));
             }

@@ -28,6 +28,8 @@ pub struct SimOptions {
     pub fault_ticks: u64,
     /// Ticks allowed, after every fault healed, to elect a leader and commit on every member.
     pub liveness_ticks: u64,
+    /// Keep a log of events and put its tail into a violation's detail (slower; for replays).
+    pub event_log: bool,
 }
 
 impl Default for SimOptions {
@@ -37,6 +39,7 @@ impl Default for SimOptions {
             spare_members: 2,
             fault_ticks: 400,
             liveness_ticks: 200,
+            event_log: false,
         }
     }
 }
@@ -183,6 +186,8 @@ struct World {
     healing: bool,
     /// The liveness probe: (index, term) of an entry proposed after healing.
     probe: Option<(Index, Term)>,
+    /// The newest events, when `options.event_log` is set.
+    events: std::collections::VecDeque<String>,
 }
 
 impl World {
@@ -241,21 +246,56 @@ impl World {
             spare_ids,
             healing: false,
             probe: None,
+            events: std::collections::VecDeque::new(),
         }
     }
 
     fn fail<T>(&self, kind: ViolationKind, detail: String) -> Result<T, Failure> {
-        Err((self.now, kind, detail))
+        Err((self.now, kind, self.with_events(detail)))
     }
 
     fn lift(&self, check: Check) -> Result<(), Failure> {
-        check.map_err(|(kind, detail)| (self.now, kind, detail))
+        check.map_err(|(kind, detail)| (self.now, kind, self.with_events(detail)))
+    }
+
+    fn with_events(&self, detail: String) -> String {
+        if self.events.is_empty() {
+            return detail;
+        }
+        let tail: Vec<&str> = self.events.iter().map(String::as_str).collect();
+        format!("{detail}\nlast events:\n  {}", tail.join("\n  "))
     }
 
     fn record(&mut self, words: &[u64]) {
         for w in words {
             self.trace = fnv(self.trace, &w.to_le_bytes());
         }
+        if self.options.event_log && words.first() != Some(&1) {
+            const NAMES: [&str; 12] = [
+                "",
+                "deliver",
+                "restart",
+                "heal-partition",
+                "pause",
+                "propose",
+                "crash",
+                "partition",
+                "conf-change",
+                "elected",
+                "applied",
+                "heal-all",
+            ];
+            let name = NAMES.get(words[0] as usize).copied().unwrap_or("?");
+            self.note(format!("{name} {:?}", &words[1..]));
+        }
+    }
+
+    fn note(&mut self, line: String) {
+        const EVENTS_KEPT: usize = 400;
+        if self.events.len() == EVENTS_KEPT {
+            self.events.pop_front();
+        }
+        self.events.push_back(line);
     }
 
     fn run(&mut self) -> Result<SimReport, Failure> {
@@ -359,6 +399,14 @@ impl World {
                 break;
             }
             let message = entry.remove();
+            let line = self.options.event_log.then(|| {
+                let mut line = format!(
+                    "t={} {}->{} term {} {:?}",
+                    self.now, message.from, message.to, message.term, message.body
+                );
+                line.truncate(220);
+                line
+            });
             let Some(slot) = self.slots.get_mut(&message.to) else {
                 continue;
             };
@@ -378,6 +426,9 @@ impl World {
             }
             self.report.messages_delivered += 1;
             self.record(&words);
+            if let Some(line) = line {
+                self.note(line);
+            }
         }
         Ok(())
     }
@@ -664,8 +715,9 @@ impl World {
         let raft = &self.slots[&id].node.as_ref().expect("live").raft;
         let check = self.checker.persisted(raft, &handled.entries);
         self.lift(check)?;
+        let member_term = self.node(id).raft.term();
         for &(index, term, digest) in &handled.applied {
-            let check = self.checker.applied(id, index, term, digest);
+            let check = self.checker.applied(id, member_term, (index, term, digest));
             self.lift(check)?;
             let leaders: Vec<&Raft> = self
                 .slots
@@ -674,7 +726,7 @@ impl World {
                 .filter(|n| n.raft.role() == Role::Leader)
                 .map(|n| &n.raft)
                 .collect();
-            let check = self.checker.check_leaders_hold(&leaders, index, term);
+            let check = self.checker.check_leaders_hold(&leaders, index);
             self.lift(check)?;
             if self.proposals.remove(&(id, index)) == Some(term) {
                 self.acked_index = self.acked_index.max(index);

@@ -172,6 +172,26 @@ impl WatchStream {
         })
     }
 
+    /// Answers a progress request: a response with watch ID -1 whose header revision promises
+    /// that every later event on the stream has a higher revision. As in etcd, none is sent
+    /// while a watcher waits for a future start revision (`None`). Watchers here are always
+    /// caught up, so there is no unsynced case.
+    pub fn progress(&self, store: &Store) -> Option<WatchResponse> {
+        let current = store.revision();
+        if self
+            .watchers
+            .values()
+            .any(|watcher| watcher.next_revision > current + 1)
+        {
+            return None;
+        }
+        Some(WatchResponse {
+            header: ResponseHeader::at(current),
+            watch_id: -1,
+            ..Default::default()
+        })
+    }
+
     /// Matches one apply's events (all of one revision, as [`crate::Applied::events`]) against
     /// every watcher: one response per watcher that wants any of them, by watch ID.
     pub fn notify(&mut self, store: &Store, events: &[Event]) -> Result<Vec<WatchResponse>> {

@@ -269,3 +269,22 @@ fn chosen_watch_ids_and_duplicates() {
     assert!(duplicate[0].canceled && duplicate[0].watch_id == -1);
     assert_eq!(w.stream.watch_ids(), [5]);
 }
+
+#[test]
+fn progress_is_withheld_while_a_watcher_waits_for_a_future_revision() {
+    let mut w = World::new();
+    w.put("a", "1");
+    let progress = w.stream.progress(&w.store).expect("no watchers: progress");
+    assert_eq!((progress.watch_id, progress.header.revision), (-1, 1));
+    w.watch(WatchCreateRequest {
+        key: "a".into(),
+        start_revision: 3,
+        ..Default::default()
+    });
+    assert!(w.stream.progress(&w.store).is_none());
+    w.put("a", "2");
+    assert!(
+        w.stream.progress(&w.store).is_some(),
+        "revision 3 is next: nothing is skipped"
+    );
+}

@@ -4,8 +4,8 @@ use crate::error::Result;
 use crate::store::{Applied, Store};
 use crate::types::{
     CompactionRequest, CompactionResponse, DeleteRangeRequest, DeleteRangeResponse,
-    LeaseGrantRequest, LeaseGrantResponse, LeaseRevokeRequest, LeaseRevokeResponse, PutRequest,
-    PutResponse, TxnRequest, TxnResponse,
+    LeaseCheckpoint, LeaseGrantRequest, LeaseGrantResponse, LeaseRevokeRequest,
+    LeaseRevokeResponse, PutRequest, PutResponse, ResponseHeader, TxnRequest, TxnResponse,
 };
 
 /// A request that goes through the raft log and is applied to the store.
@@ -23,6 +23,8 @@ pub enum Request {
     LeaseGrant(LeaseGrantRequest),
     /// A LeaseRevoke (also used for expiry, decided by the leader).
     LeaseRevoke(LeaseRevokeRequest),
+    /// Lease checkpoints (etcd's `LeaseCheckpointRequest` carries several).
+    LeaseCheckpoint(Vec<LeaseCheckpoint>),
 }
 
 /// The response to a [`Request`].
@@ -40,6 +42,8 @@ pub enum Response {
     LeaseGrant(LeaseGrantResponse),
     /// To a LeaseRevoke.
     LeaseRevoke(LeaseRevokeResponse),
+    /// To lease checkpoints (header only).
+    LeaseCheckpoint(ResponseHeader),
 }
 
 fn wrap<T>(applied: Applied<T>, to: fn(T) -> Response) -> Applied<Response> {
@@ -65,6 +69,14 @@ impl Store {
             },
             Request::LeaseRevoke(req) => {
                 wrap(self.lease_revoke(index, req)?, Response::LeaseRevoke)
+            }
+            Request::LeaseCheckpoint(checkpoints) => {
+                self.lease_checkpoints(index, checkpoints)?;
+                let header = ResponseHeader::at(self.revision());
+                Applied {
+                    response: Response::LeaseCheckpoint(header),
+                    events: Vec::new(),
+                }
             }
         })
     }

@@ -8,9 +8,9 @@ use crate::error::{MvccError, Result, backend};
 use crate::revision::KeyRange;
 use crate::store::{Applied, LEASE_TTL_SECONDS_MAX, Store};
 use crate::types::{
-    DeleteRangeRequest, LeaseGrantRequest, LeaseGrantResponse, LeaseLeasesResponse,
-    LeaseRevokeRequest, LeaseRevokeResponse, LeaseStatus, LeaseTimeToLiveRequest,
-    LeaseTimeToLiveResponse, ResponseHeader,
+    DeleteRangeRequest, LeaseCheckpoint, LeaseGrantRequest, LeaseGrantResponse,
+    LeaseLeasesResponse, LeaseRevokeRequest, LeaseRevokeResponse, LeaseStatus,
+    LeaseTimeToLiveRequest, LeaseTimeToLiveResponse, ResponseHeader,
 };
 
 /// One lease.
@@ -20,6 +20,9 @@ pub(crate) struct Lease {
     pub(crate) ttl_seconds: i64,
     /// The store revision when the lease was granted.
     pub(crate) granted_revision: i64,
+    /// The remaining TTL recorded by the last checkpoint, 0 if none (etcd's
+    /// `remainingTTL`): a new leader restarts the lease's clock from it.
+    pub(crate) remaining_ttl_seconds: i64,
     /// Keys currently attached. Invariant: exactly the live keys whose lease is this one.
     pub(crate) keys: BTreeSet<Vec<u8>>,
 }
@@ -29,6 +32,7 @@ impl Lease {
         Lease {
             ttl_seconds,
             granted_revision,
+            remaining_ttl_seconds: 0,
             keys: BTreeSet::new(),
         }
     }
@@ -75,6 +79,12 @@ impl Leases {
         }
     }
 
+    pub(crate) fn set_remaining(&mut self, id: i64, remaining_ttl_seconds: i64) {
+        if let Some(lease) = self.leases.get_mut(&id) {
+            lease.remaining_ttl_seconds = remaining_ttl_seconds;
+        }
+    }
+
     pub(crate) fn ids(&self) -> impl Iterator<Item = i64> + '_ {
         self.leases.keys().copied()
     }
@@ -103,7 +113,7 @@ impl Store {
         let id = req.id;
         self.write(false, |ctx| {
             ctx.lease
-                .insert(id, (ttl, granted_revision))
+                .insert(id, (ttl, granted_revision, 0))
                 .map_err(backend)?;
             ctx.leases.insert(id, Lease::new(ttl, granted_revision));
             Ok(())
@@ -182,6 +192,39 @@ impl Store {
             header: ResponseHeader::at(self.current_revision),
             leases: self.leases.ids().map(|id| LeaseStatus { id }).collect(),
         })
+    }
+
+    /// Records lease checkpoints as raft entry `index` (etcd's `LeaseCheckpointRequest`): the
+    /// remaining TTLs the leader measured, so that a later leader does not restart leases at
+    /// their full TTL. Checkpoints of unknown leases are ignored, as in etcd.
+    pub fn lease_checkpoints(&mut self, index: u64, checkpoints: &[LeaseCheckpoint]) -> Result<()> {
+        self.begin_apply(index)?;
+        let records: Vec<(i64, (i64, i64, i64))> = checkpoints
+            .iter()
+            .filter_map(|checkpoint| {
+                let lease = self.leases.get(checkpoint.id)?;
+                let record = (
+                    lease.ttl_seconds,
+                    lease.granted_revision,
+                    checkpoint.remaining_ttl,
+                );
+                Some((checkpoint.id, record))
+            })
+            .collect();
+        self.write(false, |ctx| {
+            for (id, record) in &records {
+                ctx.lease.insert(*id, *record).map_err(backend)?;
+                ctx.leases.set_remaining(*id, record.2);
+            }
+            Ok(())
+        })?;
+        Ok(())
+    }
+
+    /// The remaining TTL of the last checkpoint of lease `id` (0: never checkpointed), if the
+    /// lease exists.
+    pub fn lease_remaining_ttl(&self, id: i64) -> Option<i64> {
+        self.leases.get(id).map(|lease| lease.remaining_ttl_seconds)
     }
 
     /// The revision at which lease `id` was granted, if it exists.

@@ -16,8 +16,9 @@ use crate::write::WriteCtx;
 
 /// Revision records: `(main, sub)` → encoded record (see `codec`).
 pub(crate) const KV: TableDefinition<RevisionKey, &[u8]> = TableDefinition::new("kv");
-/// Leases: ID → `(granted TTL seconds, granted-at revision)`.
-pub(crate) const LEASE: TableDefinition<i64, (i64, i64)> = TableDefinition::new("lease");
+/// Leases: ID → `(granted TTL seconds, granted-at revision, checkpointed remaining TTL
+/// seconds or 0)`.
+pub(crate) const LEASE: TableDefinition<i64, (i64, i64, i64)> = TableDefinition::new("lease");
 /// Scalars: current revision, compact revision, consistent index.
 pub(crate) const META: TableDefinition<&str, i64> = TableDefinition::new("meta");
 
@@ -190,9 +191,14 @@ impl Store {
         let leases = read.open_table(LEASE).map_err(backend)?;
         for item in leases.iter().map_err(backend)? {
             let (id, value) = item.map_err(backend)?;
-            let (ttl, granted_revision) = value.value();
-            self.leases
-                .insert(id.value(), Lease::new(ttl, granted_revision));
+            let (ttl, granted_revision, remaining) = value.value();
+            self.leases.insert(
+                id.value(),
+                Lease {
+                    remaining_ttl_seconds: remaining,
+                    ..Lease::new(ttl, granted_revision)
+                },
+            );
         }
         let kv = read.open_table(KV).map_err(backend)?;
         for item in kv.iter().map_err(backend)? {

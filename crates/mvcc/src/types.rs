@@ -392,6 +392,15 @@ pub struct LeaseRevokeResponse {
     pub header: ResponseHeader,
 }
 
+/// `etcdserverpb.LeaseCheckpoint`: the leader's record of a lease's remaining TTL.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LeaseCheckpoint {
+    /// The lease.
+    pub id: i64,
+    /// Remaining TTL in seconds when the checkpoint was taken.
+    pub remaining_ttl: i64,
+}
+
 /// `etcdserverpb.LeaseTimeToLiveRequest`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct LeaseTimeToLiveRequest {

@@ -22,7 +22,7 @@ use crate::validate;
 /// `begin_revision + 1` and take sub revisions 0, 1, 2, … in order.
 pub(crate) struct WriteCtx<'txn> {
     pub(crate) kv: Table<'txn, RevisionKey, &'static [u8]>,
-    pub(crate) lease: Table<'txn, i64, (i64, i64)>,
+    pub(crate) lease: Table<'txn, i64, (i64, i64, i64)>,
     pub(crate) index: &'txn mut KeyIndex,
     pub(crate) leases: &'txn mut Leases,
     pub(crate) begin_revision: i64,

@@ -607,6 +607,7 @@ fn apply_dispatches_every_request_kind() {
             Response::DeleteRange(r) => r.header.revision,
             Response::Compact(r) => r.header.revision,
             Response::LeaseRevoke(r) => r.header.revision,
+            Response::LeaseCheckpoint(header) => header.revision,
         });
     }
     assert_eq!(revisions, [0, 1, 2, 3, 3, 4]);
@@ -672,4 +673,34 @@ fn extreme_numbers_from_clients_are_errors_or_empty_never_panics() {
         id: i64::MIN,
     };
     assert_eq!(h.store.lease_grant(index, &grant).unwrap().ttl, 2);
+}
+
+#[test]
+fn lease_checkpoints_survive_a_restart() {
+    use invar_mvcc::{LeaseCheckpoint, Request};
+    let backend = MemBackend::new();
+    let mut store = Store::open(Box::new(backend.clone()), Config::default()).unwrap();
+    let _ = store
+        .lease_grant(1, &LeaseGrantRequest { ttl: 60, id: 3 })
+        .unwrap();
+    assert_eq!(store.lease_remaining_ttl(3), Some(0));
+    let checkpoints = vec![
+        LeaseCheckpoint {
+            id: 3,
+            remaining_ttl: 41,
+        },
+        LeaseCheckpoint {
+            id: 99,
+            remaining_ttl: 5,
+        },
+    ];
+    let _ = store
+        .apply(2, &Request::LeaseCheckpoint(checkpoints))
+        .unwrap();
+    assert_eq!(store.revision(), 0, "checkpoints do not bump the revision");
+    drop(store);
+    let store = Store::open(Box::new(backend), Config::default()).unwrap();
+    assert_eq!(store.lease_remaining_ttl(3), Some(41));
+    assert_eq!(store.lease_remaining_ttl(99), None);
+    assert_eq!(store.consistent_index(), 2);
 }

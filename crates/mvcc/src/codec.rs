@@ -124,7 +124,10 @@ mod tests {
         /// Decoding arbitrary bytes returns a record or an error, never a panic; whatever
         /// decodes re-encodes to the same bytes.
         #[test]
-        fn decode_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..96), main in 1i64..100) {
+        fn decode_never_panics(
+            bytes in proptest::collection::vec(any::<u8>(), 0..96),
+            main in 1i64..100,
+        ) {
             let revision = Revision { main, sub: 0 };
             if let Ok(record) = decode(revision, &bytes) {
                 prop_assert_eq!(encode(&record.kv, record.tombstone), bytes);
@@ -133,13 +136,18 @@ mod tests {
 
         /// Valid records with a corrupted byte never decode to a different record.
         #[test]
-        fn encode_decode_round_trip(key in proptest::collection::vec(any::<u8>(), 1..16),
-                                    value in proptest::collection::vec(any::<u8>(), 0..32),
-                                    version in 1i64..9, lease in 0i64..9, flip in any::<usize>()) {
+        fn encode_decode_round_trip(
+            key in proptest::collection::vec(any::<u8>(), 1..16),
+            value in proptest::collection::vec(any::<u8>(), 0..32),
+            version in 1i64..9,
+            lease in 0i64..9,
+            flip in any::<usize>(),
+        ) {
             let kv = KeyValue { key, create_revision: 3, mod_revision: 5, version, value, lease };
             let revision = Revision { main: 5, sub: 2 };
             let mut bytes = encode(&kv, false);
-            prop_assert_eq!(decode(revision, &bytes).ok(), Some(Record { kv: kv.clone(), tombstone: false }));
+            let expected = Record { kv: kv.clone(), tombstone: false };
+            prop_assert_eq!(decode(revision, &bytes).ok(), Some(expected));
             let at = flip % bytes.len();
             bytes[at] ^= 1;
             prop_assert!(decode(revision, &bytes).is_err());

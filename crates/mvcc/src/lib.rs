@@ -20,10 +20,10 @@
 //! 1. [`Store::open`] on the backend. Replay the WAL from entry
 //!    [`Store::consistent_index`]` + 1`: entries at or below it are already applied.
 //! 2. Apply committed entries in log order, each with its raft index: [`Store::apply`] with a
-//!    [`Request`], or directly [`Store::put`],
-//!    [`Store::delete_range`], [`Store::txn`], [`Store::compact`], [`Store::lease_grant`],
-//!    [`Store::lease_revoke`], [`Store::lease_checkpoints`], or [`Store::skip`] for entries without a store effect. A client
-//!    error still consumes the index (replaying it fails the same way).
+//!    [`Request`], or directly [`Store::put`], [`Store::delete_range`], [`Store::txn`],
+//!    [`Store::compact`], [`Store::lease_grant`], [`Store::lease_revoke`],
+//!    [`Store::lease_checkpoints`]; [`Store::skip`] for entries without a store effect. A
+//!    client error still consumes the index (replaying it fails the same way).
 //! 3. Pass each [`Applied::events`] to every [`WatchStream::notify`].
 //! 4. Serve reads with [`Store::range`], [`Store::txn_read_only`], [`Store::hash_kv`].
 //! 5. Backend commits are batched: only every [`Config::commits_per_sync`]-th commit is

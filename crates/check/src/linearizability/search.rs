@@ -32,7 +32,14 @@ struct FxHasher {
 
 impl Hasher for FxHasher {
     fn finish(&self) -> u64 {
-        self.hash
+        // The multiply leaves the low bits (the table index) depending only on the inputs' low
+        // bits; a final avalanche (murmur3's fmix64) spreads every input bit over the result.
+        let mut h = self.hash;
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+        h ^ (h >> 33)
     }
 
     fn write(&mut self, bytes: &[u8]) {
@@ -52,9 +59,32 @@ impl Hasher for FxHasher {
     }
 }
 
+/// Operations per partition whose linearized set fits in a memo key without a heap allocation.
+const INLINE_BITS_MAX: usize = 256;
+
+/// A linearized set as a memo key: inline up to [`INLINE_BITS_MAX`] operations (no allocation,
+/// no pointer to chase when probing), on the heap beyond.
+#[derive(Clone, PartialEq, Eq, Hash)]
+enum BitKey {
+    Inline([u64; INLINE_BITS_MAX / 64]),
+    Heap(Box<[u64]>),
+}
+
+impl BitKey {
+    fn of(bits: &[u64]) -> Self {
+        if bits.len() <= INLINE_BITS_MAX / 64 {
+            let mut words = [0_u64; INLINE_BITS_MAX / 64];
+            words[..bits.len()].copy_from_slice(bits);
+            BitKey::Inline(words)
+        } else {
+            BitKey::Heap(bits.into())
+        }
+    }
+}
+
 // The memo set is only probed (insert/contains), never iterated, and its hasher is fixed.
 #[allow(clippy::disallowed_types)]
-type MemoSet<S> = HashSet<(Vec<u64>, S), BuildHasherDefault<FxHasher>>;
+type MemoSet<S> = HashSet<(BitKey, S), BuildHasherDefault<FxHasher>>;
 
 /// Steps given to each unfinished partition per round; doubled every round, so that one hard
 /// partition cannot starve a violation that another partition would show quickly.
@@ -282,15 +312,11 @@ impl<'a, M: Model> PartSearch<'a, M> {
             let op = &self.ops[self.part[local]];
             if let Some(next_state) = self.model.step(&self.state, &op.input, op.output.as_ref()) {
                 set_bit(&mut self.linearized, local, true);
-                // Probe with the bitset moved into the key, so that a state already seen (the
-                // common case when backtracking) costs no allocation.
-                let probe = (std::mem::take(&mut self.linearized), next_state);
+                let probe = (BitKey::of(&self.linearized), next_state);
                 let seen = self.memo.contains(&probe);
-                let (bits, next_state) = probe;
-                self.linearized = bits;
                 if !seen {
-                    self.memo
-                        .insert((self.linearized.clone(), next_state.clone()));
+                    let next_state = probe.1.clone();
+                    self.memo.insert(probe);
                     let previous = std::mem::replace(&mut self.state, next_state);
                     self.stack.push((local, previous));
                     self.entries.lift(local);

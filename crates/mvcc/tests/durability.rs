@@ -321,3 +321,33 @@ fn real_disk_round_trip() {
     drop(store);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn crash_while_opening_leaves_the_store_openable() {
+    let config = Config::default();
+    let log = log(11, 100, config);
+    let fs = SimFs::with_seed(4);
+    {
+        let mut store = open_sim(&fs, config).unwrap();
+        fs.sync_dir(Path::new("/")).unwrap();
+        replay(&mut store, &log, 1, "setup");
+        store.sync().unwrap();
+    }
+    let start = fs.mutating_ops();
+    drop(open_sim(&fs, config).unwrap());
+    let open_ops = fs.mutating_ops() - start;
+    for crash_after in 0..open_ops {
+        fs.arm_crash_after(crash_after);
+        let interrupted = open_sim(&fs, config);
+        fs.crash();
+        drop(interrupted);
+        let store = open_sim(&fs, config).unwrap_or_else(|e| panic!("after {crash_after}: {e}"));
+        assert_eq!(store.consistent_index(), 100);
+        assert_same_state(
+            &store,
+            log.models.last().unwrap(),
+            &format!("crash {crash_after}"),
+        );
+    }
+    assert!(open_ops > 0);
+}

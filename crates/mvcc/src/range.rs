@@ -6,7 +6,7 @@ use std::cmp::Ordering;
 use redb::{ReadableDatabase, ReadableTable};
 
 use crate::error::{MvccError, Result, backend};
-use crate::index::KeyIndex;
+use crate::index::{IndexEntry, KeyIndex};
 use crate::revision::{KeyRange, RevisionKey};
 use crate::store::{KV, Store};
 use crate::types::{KeyValue, RangeRequest, RangeResponse, ResponseHeader, SortOrder, SortTarget};
@@ -45,37 +45,8 @@ where
             count,
         });
     }
-    let fetch_all = req.sort_order != SortOrder::None
-        || req.min_mod_revision != 0
-        || req.max_mod_revision != 0
-        || req.min_create_revision != 0
-        || req.max_create_revision != 0;
-    // etcd fetches limit + 1 so that `more` can be told; with sorting or filters, everything.
-    let fetch_max = if fetch_all || req.limit <= 0 {
-        usize::MAX
-    } else {
-        usize::try_from(req.limit)
-            .unwrap_or(usize::MAX)
-            .saturating_add(1)
-    };
-    let mut count = 0i64;
-    let mut revisions = Vec::new();
-    for (_, entry) in live {
-        count += 1;
-        if revisions.len() < fetch_max {
-            revisions.push(entry.revision);
-        }
-    }
-    let mut kvs = Vec::with_capacity(revisions.len());
-    for revision in revisions {
-        let record = Store::read_record(table, revision)?;
-        if record.tombstone {
-            return Err(MvccError::Corrupted(format!(
-                "index names tombstone {revision:?} live"
-            )));
-        }
-        kvs.push(record.kv);
-    }
+    let (kvs, count) = fetch(table, live, fetch_max(req))?;
+    let mut kvs = kvs;
     filter(&mut kvs, req);
     sort(&mut kvs, req);
     let mut more = false;
@@ -97,6 +68,51 @@ where
         more,
         count,
     })
+}
+
+/// How many kvs to read: etcd fetches `limit + 1` so that `more` can be told, and everything
+/// when it sorts or filters.
+fn fetch_max(req: &RangeRequest) -> usize {
+    let fetch_all = req.sort_order != SortOrder::None
+        || req.min_mod_revision != 0
+        || req.max_mod_revision != 0
+        || req.min_create_revision != 0
+        || req.max_create_revision != 0;
+    if fetch_all || req.limit <= 0 {
+        usize::MAX
+    } else {
+        usize::try_from(req.limit)
+            .unwrap_or(usize::MAX)
+            .saturating_add(1)
+    }
+}
+
+/// Reads up to `fetch_max` of the live entries' records; returns them and the total count.
+fn fetch<'a, T>(
+    table: &T,
+    live: impl Iterator<Item = (&'a [u8], &'a IndexEntry)>,
+    fetch_max: usize,
+) -> Result<(Vec<KeyValue>, i64)>
+where
+    T: ReadableTable<RevisionKey, &'static [u8]>,
+{
+    let mut count = 0i64;
+    let mut kvs = Vec::new();
+    for (key, entry) in live {
+        count += 1;
+        if kvs.len() >= fetch_max {
+            continue;
+        }
+        let record = Store::read_record(table, entry.revision)?;
+        if record.tombstone || record.kv.key != key {
+            let revision = entry.revision;
+            return Err(MvccError::Corrupted(format!(
+                "kv record at {revision:?} does not match the index entry for {key:?}"
+            )));
+        }
+        kvs.push(record.kv);
+    }
+    Ok((kvs, count))
 }
 
 fn filter(kvs: &mut Vec<KeyValue>, req: &RangeRequest) {

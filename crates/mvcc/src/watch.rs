@@ -31,6 +31,26 @@ struct Watcher {
 }
 
 impl Watcher {
+    /// The watcher a create request asks for, with the store at revision `current`.
+    fn new(req: &WatchCreateRequest, current: i64) -> Self {
+        Watcher {
+            key: if req.key.is_empty() {
+                vec![0]
+            } else {
+                req.key.clone()
+            },
+            range_end: req.range_end.clone(),
+            next_revision: if req.start_revision == 0 {
+                current + 1
+            } else {
+                req.start_revision
+            },
+            no_put: req.filters.contains(&FilterType::NoPut),
+            no_delete: req.filters.contains(&FilterType::NoDelete),
+            prev_kv: req.prev_kv,
+        }
+    }
+
     fn wants(&self, event: &Event) -> bool {
         if event.kv.mod_revision < self.next_revision {
             return false;
@@ -96,23 +116,7 @@ impl WatchStream {
         } else {
             req.watch_id
         };
-        let key = if req.key.is_empty() {
-            vec![0]
-        } else {
-            req.key.clone()
-        };
-        let watcher = Watcher {
-            key,
-            range_end: req.range_end.clone(),
-            next_revision: if req.start_revision == 0 {
-                current + 1
-            } else {
-                req.start_revision
-            },
-            no_put: req.filters.contains(&FilterType::NoPut),
-            no_delete: req.filters.contains(&FilterType::NoDelete),
-            prev_kv: req.prev_kv,
-        };
+        let watcher = Watcher::new(req, current);
         let created = WatchResponse {
             header: ResponseHeader::at(current),
             watch_id: id,
@@ -130,30 +134,8 @@ impl WatchStream {
             });
             return Ok(responses);
         }
-        let catch_up = if watcher.next_revision <= current {
-            history(store, watcher.next_revision, current)?
-        } else {
-            Vec::new()
-        };
-        let batch_max = store.config().watch_catch_up_revisions_max;
-        let mut batch: Vec<Event> = Vec::new();
-        let mut batch_revisions = 0usize;
-        for event in catch_up {
-            if !watcher.wants(&event) {
-                continue;
-            }
-            let new_revision = batch
-                .last()
-                .is_none_or(|last| last.kv.mod_revision != event.kv.mod_revision);
-            if new_revision && batch_revisions == batch_max {
-                responses.push(events_response(id, current, std::mem::take(&mut batch)));
-                batch_revisions = 0;
-            }
-            batch_revisions += usize::from(new_revision);
-            batch.push(with_prev_kv(store, &watcher, event));
-        }
-        if !batch.is_empty() {
-            responses.push(events_response(id, current, batch));
+        if watcher.next_revision <= current {
+            responses.extend(catch_up(store, &watcher, id, current)?);
         }
         let mut watcher = watcher;
         watcher.next_revision = watcher.next_revision.max(current + 1);
@@ -219,6 +201,33 @@ impl WatchStream {
         }
         Ok(responses)
     }
+}
+
+/// The history from the watcher's next revision up to `current`, in responses of at most
+/// `watch_catch_up_revisions_max` revisions each (a revision is never split).
+fn catch_up(store: &Store, watcher: &Watcher, id: i64, current: i64) -> Result<Vec<WatchResponse>> {
+    let batch_max = store.config().watch_catch_up_revisions_max;
+    let mut responses = Vec::new();
+    let mut batch: Vec<Event> = Vec::new();
+    let mut batch_revisions = 0usize;
+    for event in history(store, watcher.next_revision, current)? {
+        if !watcher.wants(&event) {
+            continue;
+        }
+        let new_revision = batch
+            .last()
+            .is_none_or(|last| last.kv.mod_revision != event.kv.mod_revision);
+        if new_revision && batch_revisions == batch_max {
+            responses.push(events_response(id, current, std::mem::take(&mut batch)));
+            batch_revisions = 0;
+        }
+        batch_revisions += usize::from(new_revision);
+        batch.push(with_prev_kv(store, watcher, event));
+    }
+    if !batch.is_empty() {
+        responses.push(events_response(id, current, batch));
+    }
+    Ok(responses)
 }
 
 fn events_response(watch_id: i64, revision: i64, events: Vec<Event>) -> WatchResponse {

@@ -26,16 +26,21 @@ fn first_violation(seeds_max: u64) -> Option<Violation> {
     })
 }
 
-/// `INVAR_DEFECT_SEEDS` raises the search bound.
-fn seeds_max() -> u64 {
+/// `INVAR_DEFECT_SEEDS` overrides the search bound.
+fn seeds_max(default: u64) -> u64 {
     std::env::var("INVAR_DEFECT_SEEDS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(5_000)
+        .unwrap_or(default)
 }
 
 fn assert_caught(expected: &[ViolationKind]) {
-    let violation = first_violation(seeds_max()).expect("the harness never noticed the defect");
+    assert_caught_within(5_000, expected);
+}
+
+fn assert_caught_within(seeds: u64, expected: &[ViolationKind]) {
+    let violation =
+        first_violation(seeds_max(seeds)).expect("the harness never noticed the defect");
     eprintln!("caught: {violation}");
     assert!(
         expected.contains(&violation.kind),
@@ -46,10 +51,15 @@ fn assert_caught(expected: &[ViolationKind]) {
 #[cfg(feature = "defect-commit-old-term")]
 #[test]
 fn counting_old_term_replicas_toward_commit_is_caught() {
-    assert_caught(&[
-        ViolationKind::StateMachineSafety,
-        ViolationKind::LeaderCompleteness,
-    ]);
+    // Figure 8 needs three leadership changes in a precise order; about one seed in 9,000
+    // produces it (first at seed 8759 when this was written), so the bound is larger.
+    assert_caught_within(
+        30_000,
+        &[
+            ViolationKind::StateMachineSafety,
+            ViolationKind::LeaderCompleteness,
+        ],
+    );
 }
 
 #[cfg(feature = "defect-forget-vote")]

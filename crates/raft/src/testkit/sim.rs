@@ -124,6 +124,10 @@ struct Rates {
     /// Chance that a member crashes right after it made a vote durable (a fault point where
     /// forgetting the vote would do harm).
     crash_after_vote_per_mille: u64,
+    /// Chance that a newly elected leader is cut off at once (Jepsen's "partition the
+    /// leader"): leadership then changes hands while old-term entries are half replicated,
+    /// the situation of the Raft paper's Figure 8.
+    isolate_new_leader_per_mille: u64,
     message_bytes_max: u64,
     pause_per_100k: u64,
     partition_per_100k: u64,
@@ -144,6 +148,7 @@ impl Rates {
             delay_units_max: pick(&[2, 10, 30, 80]),
             crash_per_100k: pick(&[0, 30, 100, 400]),
             crash_after_vote_per_mille: pick(&[0, 0, 300]),
+            isolate_new_leader_per_mille: pick(&[0, 0, 300]),
             // One entry per message makes acknowledgements of old and new entries separate.
             message_bytes_max: pick(&[1, 64, 256]),
             pause_per_100k: pick(&[0, 30, 100, 400]),
@@ -626,6 +631,17 @@ impl World {
         self.record(&[7, self.now, kind, self.blocked.len() as u64]);
     }
 
+    fn isolate(&mut self, id: NodeId, ticks: u64) {
+        let others: Vec<NodeId> = self.slots.keys().copied().filter(|&o| o != id).collect();
+        for other in others {
+            self.blocked.insert((id, other));
+            self.blocked.insert((other, id));
+        }
+        self.heal_at = self.now + ticks * UNITS_PER_TICK;
+        self.report.partitions += 1;
+        self.record(&[7, self.now, 5, id]);
+    }
+
     fn change_membership(&mut self) {
         let Some(&leader) = self.live_leaders().first() else {
             return;
@@ -711,6 +727,15 @@ impl World {
             let term = self.node(id).raft.term();
             self.record(&[9, self.now, id, term]);
             self.lift(check)?;
+            if !self.healing
+                && self.blocked.is_empty()
+                && self
+                    .rng
+                    .chance(self.rates.isolate_new_leader_per_mille, 1000)
+            {
+                let ticks = self.rng.range(1, 30);
+                self.isolate(id, ticks);
+            }
         }
         let raft = &self.slots[&id].node.as_ref().expect("live").raft;
         let check = self.checker.persisted(raft, &handled.entries);

@@ -84,6 +84,9 @@ pub enum MvccError {
     /// Stored bytes do not decode or contradict each other.
     #[error("mvcc backend corrupted: {0}")]
     Corrupted(String),
+    /// The store's configuration is invalid.
+    #[error("invalid mvcc configuration: {0}")]
+    InvalidConfig(&'static str),
     /// An earlier backend failure left the in-memory state unknown; reopen the store.
     #[error("mvcc store poisoned by an earlier backend failure; reopen it")]
     Poisoned,
@@ -105,7 +108,9 @@ impl MvccError {
             }
             MvccError::LeaseNotFound => GrpcCode::NotFound,
             MvccError::LeaseExists | MvccError::WatchDuplicateId => GrpcCode::FailedPrecondition,
-            MvccError::Backend(_) | MvccError::Poisoned => GrpcCode::Internal,
+            MvccError::Backend(_) | MvccError::Poisoned | MvccError::InvalidConfig(_) => {
+                GrpcCode::Internal
+            }
             MvccError::Corrupted(_) => GrpcCode::DataLoss,
         }
     }
@@ -114,7 +119,10 @@ impl MvccError {
     pub fn is_client_error(&self) -> bool {
         !matches!(
             self,
-            MvccError::Backend(_) | MvccError::Corrupted(_) | MvccError::Poisoned
+            MvccError::Backend(_)
+                | MvccError::Corrupted(_)
+                | MvccError::Poisoned
+                | MvccError::InvalidConfig(_)
         )
     }
 }

@@ -124,9 +124,7 @@ impl Store {
     /// Opens (or creates) a store on `storage`: checks the redb file's integrity, then rebuilds
     /// the index and the leases from the tables. Bad bytes are [`MvccError::Corrupted`].
     pub fn open(storage: Box<dyn StorageBackend>, config: Config) -> Result<Store> {
-        config
-            .validate()
-            .map_err(|why| MvccError::Backend(why.to_string()))?;
+        config.validate().map_err(MvccError::InvalidConfig)?;
         let db = Database::builder()
             .set_check_integrity_on_open(true)
             .create_with_backend(BoxedBackend(storage))

@@ -704,3 +704,24 @@ fn lease_checkpoints_survive_a_restart() {
     assert_eq!(store.lease_remaining_ttl(99), None);
     assert_eq!(store.consistent_index(), 2);
 }
+
+#[test]
+fn any_redb_backend_works_and_bad_configs_are_refused() {
+    let backend = redb::backends::InMemoryBackend::new();
+    let mut store = Store::open(Box::new(backend), Config::default()).unwrap();
+    assert_eq!(
+        store
+            .put(1, &put("a", "1"))
+            .unwrap()
+            .response
+            .header
+            .revision,
+        1
+    );
+    let bad = Config {
+        commits_per_sync: 0,
+        ..Config::default()
+    };
+    let error = Store::open(Box::new(MemBackend::new()), bad).unwrap_err();
+    assert!(matches!(error, MvccError::InvalidConfig(_)), "{error}");
+}

@@ -427,3 +427,10 @@ impl Store {
         codec::decode(revision, guard.value())
     }
 }
+
+// The production shell moves the store to its apply thread: it must stay `Send`.
+const _: fn() = || {
+    fn assert_send<T: Send>() {}
+    assert_send::<Store>();
+    assert_send::<crate::WatchStream>();
+};

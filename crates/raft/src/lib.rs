@@ -35,6 +35,7 @@
 #![deny(missing_docs)]
 
 mod config;
+mod error;
 mod log;
 mod prng;
 mod progress;

@@ -278,7 +278,7 @@ impl RaftLog {
         self.check_invariants();
     }
 
-    /// The newest snapshot, or `None` if its index is older than `index`.
+    /// Records the newest durable snapshot (on restart).
     pub(crate) fn set_snapshot(&mut self, snapshot: Snapshot) {
         self.snapshot = Some(snapshot);
     }

@@ -413,6 +413,23 @@ fn ten_thousand_operations_from_sixteen_clients_are_ok() {
             "the history has unknown outcomes ({unknown})"
         );
         assert_eq!(check(&history), Verdict::Ok, "seed {seed}");
+        let mut rng = Rng(seed * 7919);
+        let mut mutated_kinds = std::collections::BTreeSet::new();
+        for _ in 0..12 {
+            let mut mutated = history.clone();
+            if let Some(what) = mutate(&mut mutated, &mut rng) {
+                let verdict = check(&mutated);
+                assert!(
+                    verdict.is_violation(),
+                    "seed {seed} mutation {what}: {verdict}"
+                );
+                mutated_kinds.insert(what);
+            }
+        }
+        assert!(
+            mutated_kinds.len() >= 3,
+            "mutations tried: {mutated_kinds:?}"
+        );
     }
 }
 

@@ -114,6 +114,21 @@ pub fn wrote(request: &Request, response: &Response) -> bool {
 /// Every kv that the history shows: read results, previous kvs, watch events.
 #[must_use]
 pub fn observed_kvs(history: &History) -> Vec<&KeyValue> {
+    let mut out = response_kvs(history);
+    for (_, r) in &history.watch_responses {
+        for event in &r.events {
+            if event.event_type == crate::format::EventType::Put {
+                out.push(&event.kv);
+            }
+            out.extend(event.prev_kv.iter());
+        }
+    }
+    out
+}
+
+/// Every kv that the operations' responses show: read results and previous kvs.
+#[must_use]
+pub fn response_kvs(history: &History) -> Vec<&KeyValue> {
     fn from_response<'a>(r: &'a Response, out: &mut Vec<&'a KeyValue>) {
         out.extend(r.kvs.iter());
         out.extend(r.prev_kv.iter());
@@ -126,14 +141,6 @@ pub fn observed_kvs(history: &History) -> Vec<&KeyValue> {
     for (_, op) in &history.ops {
         if let Some(r) = &op.response {
             from_response(r, &mut out);
-        }
-    }
-    for (_, r) in &history.watch_responses {
-        for event in &r.events {
-            if event.event_type == crate::format::EventType::Put {
-                out.push(&event.kv);
-            }
-            out.extend(event.prev_kv.iter());
         }
     }
     out
@@ -188,4 +195,25 @@ pub fn revealed_revisions(history: &History) -> BTreeMap<usize, Vec<(i64, String
         }
     }
     seen
+}
+
+/// Every key that some put in `request` writes with `ignore_value` (keeping the old value).
+pub fn ignore_value_keys<'a>(request: &'a Request, out: &mut std::collections::BTreeSet<&'a str>) {
+    match request {
+        Request::Put {
+            key,
+            ignore_value: true,
+            ..
+        } => {
+            out.insert(key);
+        }
+        Request::Txn {
+            success, failure, ..
+        } => {
+            for sub in success.iter().chain(failure) {
+                ignore_value_keys(sub, out);
+            }
+        }
+        _ => {}
+    }
 }

@@ -24,7 +24,8 @@
 //!    [`Store::compact`], [`Store::lease_grant`], [`Store::lease_revoke`],
 //!    [`Store::lease_checkpoints`]; [`Store::skip`] for entries without a store effect. A
 //!    client error still consumes the index (replaying it fails the same way).
-//! 3. Pass each [`Applied::events`] to every [`WatchStream::notify`].
+//! 3. Pass each [`Applied::events`] to every [`WatchStream::notify`], and call
+//!    [`WatchStream::catch_up`] while [`WatchStream::needs_catch_up`].
 //! 4. Serve reads with [`Store::range`], [`Store::txn_read_only`], [`Store::hash_kv`].
 //! 5. Backend commits are batched: only every [`Config::commits_per_sync`]-th commit is
 //!    synced, and [`Store::sync`] forces one. Before releasing WAL entries (a raft snapshot),
@@ -67,8 +68,9 @@
 //! - Leases: the store keeps only the durable part; `LeaseTimeToLive.ttl` is the granted TTL
 //!   (the member knows the remaining one) and lease ID 0 is "lease not found" (the member picks
 //!   IDs before proposing).
-//! - Watch catch-up is computed at once in [`WatchStream::create`], in responses of at most
-//!   [`Config::watch_catch_up_revisions_max`] revisions, instead of by a background loop.
+//! - Watch catch-up is driven by the member calling [`WatchStream::catch_up`] (at most
+//!   [`Config::watch_catch_up_revisions_max`] revisions per watcher per call) instead of by
+//!   a background loop every 100 ms.
 
 #![deny(missing_docs)]
 

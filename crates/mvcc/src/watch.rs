@@ -1,9 +1,12 @@
 //! Watch matching for one watch stream: which watchers an applied revision's events reach,
 //! catch-up from history for watchers that start in the past, and the compaction cancel.
 //!
-//! Protocol: [`WatchStream::create`] returns the created response, then the catch-up
-//! responses (or a compacted cancel); after every apply the member passes that apply's events
-//! to [`WatchStream::notify`] of every stream. Both return responses in the order to send.
+//! Protocol (every call returns responses in the order to send):
+//! 1. [`WatchStream::create`] returns the created response (or a compacted cancel).
+//! 2. After every apply, pass that apply's events to [`WatchStream::notify`] of every stream:
+//!    synced watchers get them at once.
+//! 3. While [`WatchStream::needs_catch_up`], call [`WatchStream::catch_up`]: watchers that
+//!    started in the past get the history, a bounded piece per call, until they are synced.
 
 use std::collections::BTreeMap;
 
@@ -93,8 +96,9 @@ impl WatchStream {
         self.watchers.keys().copied().collect()
     }
 
-    /// Creates a watcher. Returns the created response followed by catch-up responses from
-    /// `start_revision` (or by a cancel with `compact_revision` when that is compacted).
+    /// Creates a watcher. Returns the created response, followed by a cancel with
+    /// `compact_revision` when the start revision is compacted. A watcher that starts in the
+    /// past is unsynced: [`WatchStream::catch_up`] sends it the history.
     pub fn create(
         &mut self,
         store: &Store,
@@ -125,21 +129,56 @@ impl WatchStream {
         };
         let mut responses = vec![created];
         if watcher.next_revision < store.compact_revision() {
-            responses.push(WatchResponse {
-                header: ResponseHeader::at(current),
-                watch_id: id,
-                canceled: true,
-                compact_revision: store.compact_revision(),
-                ..Default::default()
-            });
+            responses.push(compacted(id, store));
             return Ok(responses);
         }
-        if watcher.next_revision <= current {
-            responses.extend(catch_up(store, &watcher, id, current)?);
-        }
-        let mut watcher = watcher;
-        watcher.next_revision = watcher.next_revision.max(current + 1);
         self.watchers.insert(id, watcher);
+        Ok(responses)
+    }
+
+    /// Whether some watcher is behind the store (it started in the past, or `notify` missed a
+    /// revision): call [`WatchStream::catch_up`] until this is false.
+    pub fn needs_catch_up(&self, store: &Store) -> bool {
+        let current = store.revision();
+        self.watchers
+            .values()
+            .any(|watcher| watcher.next_revision <= current)
+    }
+
+    /// Sends every unsynced watcher its next piece of history: at most
+    /// [`crate::Config::watch_catch_up_revisions_max`] revisions each, so memory stays bounded.
+    /// A watcher whose next revision was compacted meanwhile is canceled with the compact
+    /// revision, as etcd does for a slow watcher.
+    pub fn catch_up(&mut self, store: &Store) -> Result<Vec<WatchResponse>> {
+        store.check_usable()?;
+        let current = store.revision();
+        let revisions_max =
+            i64::try_from(store.config().watch_catch_up_revisions_max).unwrap_or(i64::MAX);
+        let mut responses = Vec::new();
+        let mut compacted_ids = Vec::new();
+        for (id, watcher) in &mut self.watchers {
+            if watcher.next_revision > current {
+                continue;
+            }
+            if watcher.next_revision < store.compact_revision() {
+                responses.push(compacted(*id, store));
+                compacted_ids.push(*id);
+                continue;
+            }
+            let last = current.min(watcher.next_revision.saturating_add(revisions_max - 1));
+            let events: Vec<Event> = history(store, watcher.next_revision, last)?
+                .into_iter()
+                .filter(|event| watcher.wants(event))
+                .map(|event| with_prev_kv(store, watcher, event))
+                .collect();
+            watcher.next_revision = last + 1;
+            if !events.is_empty() {
+                responses.push(events_response(*id, current, events));
+            }
+        }
+        for id in compacted_ids {
+            self.watchers.remove(&id);
+        }
         Ok(responses)
     }
 
@@ -156,15 +195,11 @@ impl WatchStream {
 
     /// Answers a progress request: a response with watch ID -1 whose header revision promises
     /// that every later event on the stream has a higher revision. As in etcd, none is sent
-    /// while a watcher waits for a future start revision (`None`). Watchers here are always
-    /// caught up, so there is no unsynced case.
+    /// while a watcher is unsynced or waits for a future start revision (`None`).
     pub fn progress(&self, store: &Store) -> Option<WatchResponse> {
         let current = store.revision();
-        if self
-            .watchers
-            .values()
-            .any(|watcher| watcher.next_revision > current + 1)
-        {
+        let synced = |watcher: &Watcher| watcher.next_revision == current + 1;
+        if !self.watchers.values().all(synced) {
             return None;
         }
         Some(WatchResponse {
@@ -175,7 +210,8 @@ impl WatchStream {
     }
 
     /// Matches one apply's events (all of one revision, as [`crate::Applied::events`]) against
-    /// every watcher: one response per watcher that wants any of them, by watch ID.
+    /// every synced watcher: one response per watcher that wants any of them, by watch ID.
+    /// Unsynced watchers get these events later from [`WatchStream::catch_up`].
     pub fn notify(&mut self, store: &Store, events: &[Event]) -> Result<Vec<WatchResponse>> {
         store.check_usable()?;
         let mut responses = Vec::new();
@@ -187,14 +223,15 @@ impl WatchStream {
             "notify takes the events of one revision"
         );
         for (id, watcher) in &mut self.watchers {
+            if watcher.next_revision != revision {
+                continue; // unsynced (behind) or waiting for a future start revision
+            }
             let matched: Vec<Event> = events
                 .iter()
                 .filter(|event| watcher.wants(event))
                 .map(|event| with_prev_kv(store, watcher, event.clone()))
                 .collect();
-            if revision >= watcher.next_revision {
-                watcher.next_revision = revision + 1;
-            }
+            watcher.next_revision = revision + 1;
             if !matched.is_empty() {
                 responses.push(events_response(*id, store.revision(), matched));
             }
@@ -203,31 +240,15 @@ impl WatchStream {
     }
 }
 
-/// The history from the watcher's next revision up to `current`, in responses of at most
-/// `watch_catch_up_revisions_max` revisions each (a revision is never split).
-fn catch_up(store: &Store, watcher: &Watcher, id: i64, current: i64) -> Result<Vec<WatchResponse>> {
-    let batch_max = store.config().watch_catch_up_revisions_max;
-    let mut responses = Vec::new();
-    let mut batch: Vec<Event> = Vec::new();
-    let mut batch_revisions = 0usize;
-    for event in history(store, watcher.next_revision, current)? {
-        if !watcher.wants(&event) {
-            continue;
-        }
-        let new_revision = batch
-            .last()
-            .is_none_or(|last| last.kv.mod_revision != event.kv.mod_revision);
-        if new_revision && batch_revisions == batch_max {
-            responses.push(events_response(id, current, std::mem::take(&mut batch)));
-            batch_revisions = 0;
-        }
-        batch_revisions += usize::from(new_revision);
-        batch.push(with_prev_kv(store, watcher, event));
+/// The cancel sent to a watcher whose next revision is compacted.
+fn compacted(watch_id: i64, store: &Store) -> WatchResponse {
+    WatchResponse {
+        header: ResponseHeader::at(store.revision()),
+        watch_id,
+        canceled: true,
+        compact_revision: store.compact_revision(),
+        ..Default::default()
     }
-    if !batch.is_empty() {
-        responses.push(events_response(id, current, batch));
-    }
-    Ok(responses)
 }
 
 fn events_response(watch_id: i64, revision: i64, events: Vec<Event>) -> WatchResponse {

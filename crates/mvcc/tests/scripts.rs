@@ -243,6 +243,14 @@ impl Env {
     fn notify(&mut self, out: &mut String, events: &[invar_mvcc::Event]) {
         let responses = self.stream.notify(&self.store, events).expect("notify");
         show_watch(out, &responses);
+        self.catch_up(out);
+    }
+
+    fn catch_up(&mut self, out: &mut String) {
+        while self.stream.needs_catch_up(&self.store) {
+            let responses = self.stream.catch_up(&self.store).expect("catch up");
+            show_watch(out, &responses);
+        }
     }
 
     fn run(&mut self, command: &str, body: &[&str]) -> String {
@@ -340,6 +348,7 @@ impl Env {
                     };
                     let responses = self.stream.create(&self.store, &req)?;
                     show_watch(&mut out, &responses);
+                    self.catch_up(&mut out);
                 }
                 "restart" => {
                     self.store.sync()?;

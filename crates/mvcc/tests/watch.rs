@@ -48,7 +48,16 @@ impl World {
         self.stream.notify(&self.store, &applied.events).unwrap()
     }
     fn watch(&mut self, req: WatchCreateRequest) -> Vec<WatchResponse> {
-        self.stream.create(&self.store, &req).unwrap()
+        let mut responses = self.stream.create(&self.store, &req).unwrap();
+        responses.extend(self.drain());
+        responses
+    }
+    fn drain(&mut self) -> Vec<WatchResponse> {
+        let mut responses = Vec::new();
+        while self.stream.needs_catch_up(&self.store) {
+            responses.extend(self.stream.catch_up(&self.store).unwrap());
+        }
+        responses
     }
 }
 
@@ -158,18 +167,18 @@ fn catch_up_from_the_past_in_batches_then_live() {
     };
     let responses = w.watch(req);
     assert!(responses[0].created);
-    // Revisions 3, 4 and 5 touch `a`; at most two revisions per catch-up response.
+    // Each catch-up call scans at most two revisions: [2, 3] then [4, 5].
     assert_eq!(
         summary(&responses[1..]),
         [
+            (0, vec![("a".into(), 3, EventType::Put)]),
             (
                 0,
                 vec![
-                    ("a".into(), 3, EventType::Put),
-                    ("a".into(), 4, EventType::Put)
+                    ("a".into(), 4, EventType::Put),
+                    ("a".into(), 5, EventType::Delete)
                 ]
-            ),
-            (0, vec![("a".into(), 5, EventType::Delete)])
+            )
         ]
     );
     let prev = responses[1].events[0].prev_kv.as_ref().unwrap();
@@ -287,4 +296,71 @@ fn progress_is_withheld_while_a_watcher_waits_for_a_future_revision() {
         w.stream.progress(&w.store).is_some(),
         "revision 3 is next: nothing is skipped"
     );
+}
+
+#[test]
+fn unsynced_watchers_skip_live_events_and_catch_up_in_order() {
+    let mut w = World::new();
+    w.put("a", "1");
+    w.put("a", "2");
+    let created = w
+        .stream
+        .create(
+            &w.store,
+            &WatchCreateRequest {
+                key: "a".into(),
+                start_revision: 1,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(created.len(), 1);
+    assert!(
+        w.stream.progress(&w.store).is_none(),
+        "no progress while a watcher is unsynced"
+    );
+    assert!(
+        w.put("a", "3").is_empty(),
+        "an unsynced watcher gets live events through catch-up"
+    );
+    let caught_up = w.drain();
+    let revisions: Vec<i64> = caught_up
+        .iter()
+        .flat_map(|r| r.events.iter().map(|e| e.kv.mod_revision))
+        .collect();
+    assert_eq!(revisions, [1, 2, 3]);
+    assert_eq!(
+        summary(&w.put("a", "4")),
+        [(0, vec![("a".into(), 4, EventType::Put)])]
+    );
+}
+
+#[test]
+fn a_slow_watcher_overtaken_by_compaction_is_canceled() {
+    let mut w = World::new();
+    for value in ["1", "2", "3", "4", "5"] {
+        w.put("a", value);
+    }
+    let req = WatchCreateRequest {
+        key: "a".into(),
+        start_revision: 1,
+        ..Default::default()
+    };
+    let _ = w.stream.create(&w.store, &req).unwrap();
+    let first = w.stream.catch_up(&w.store).unwrap();
+    assert_eq!(first[0].events.len(), 2, "revisions 1 and 2");
+    let _ = w
+        .store
+        .compact(
+            6,
+            &CompactionRequest {
+                revision: 4,
+                physical: true,
+            },
+        )
+        .unwrap();
+    let rest = w.stream.catch_up(&w.store).unwrap();
+    assert!(rest[0].canceled);
+    assert_eq!(rest[0].compact_revision, 4);
+    assert!(w.stream.watch_ids().is_empty());
 }

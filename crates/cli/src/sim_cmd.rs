@@ -80,6 +80,7 @@ pub fn run(args: SimArgs) -> anyhow::Result<ExitCode> {
             }
         }
         progress.inc(1);
+        plain_progress(seeds.len(), &progress, failures.len());
     }
     progress.finish_and_clear();
     let wall = started.elapsed().as_secs_f64();
@@ -119,6 +120,15 @@ fn accumulate(totals: &mut SimReport, report: &SimReport) {
     totals.reads_checked += report.reads_checked;
     totals.conf_changes_proposed += report.conf_changes_proposed;
     totals.ticks += report.ticks;
+}
+
+/// Without a terminal (CI logs), a plain line at every tenth of a long run.
+fn plain_progress(total: usize, bar: &ProgressBar, failed: usize) {
+    let done = bar.position() as usize;
+    let step = (total / 10).max(1);
+    if bar.is_hidden() && total >= 1000 && done % step == 0 {
+        eprintln!("progress: {done}/{total} seeds, {failed} failed");
+    }
 }
 
 /// A bar on a terminal; plain periodic lines elsewhere (CI logs).

@@ -18,6 +18,71 @@ pub enum StepError {
     /// The message claims to come from member 0 or from this member.
     #[error("message from invalid sender {0:x}")]
     InvalidSender(NodeId),
+    /// The message contradicts itself (a peer's bug or corruption); nothing was changed.
+    #[error("malformed {kind} message from {from:x}: {reason}")]
+    Malformed {
+        /// The message kind.
+        kind: &'static str,
+        /// The sender.
+        from: NodeId,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+}
+
+/// Checks what a message says about itself, so that no peer can trip an assertion.
+fn validate(message: &Message) -> Result<(), &'static str> {
+    match &message.body {
+        MessageBody::Append {
+            prev_index,
+            prev_term,
+            entries,
+            ..
+        } => {
+            if *prev_term > message.term {
+                return Err("previous entry's term is after the message's term");
+            }
+            let mut expected_index = *prev_index;
+            let mut last_term = *prev_term;
+            for entry in entries {
+                expected_index = expected_index.checked_add(1).ok_or("index overflow")?;
+                if entry.index != expected_index {
+                    return Err("entries are not contiguous after prev_index");
+                }
+                if entry.term < last_term || entry.term > message.term {
+                    return Err("entry terms out of order or after the message's term");
+                }
+                last_term = entry.term;
+            }
+            Ok(())
+        }
+        MessageBody::Snapshot { snapshot } => {
+            let meta = &snapshot.meta;
+            if meta.term > message.term || (meta.index == 0) != (meta.term == 0) {
+                return Err("snapshot index and term disagree");
+            }
+            if meta.conf_state.voters.is_empty()
+                || !meta
+                    .conf_state
+                    .voters
+                    .is_disjoint(&meta.conf_state.learners)
+            {
+                return Err("snapshot membership is not a valid configuration");
+            }
+            Ok(())
+        }
+        MessageBody::Vote {
+            last_index,
+            last_term,
+            ..
+        } => {
+            if *last_term > message.term || (*last_index == 0 && *last_term != 0) {
+                return Err("candidate's last entry is inconsistent");
+            }
+            Ok(())
+        }
+        _ => Ok(()),
+    }
 }
 
 impl Raft {
@@ -33,6 +98,11 @@ impl Raft {
         if message.from == 0 || message.from == self.id {
             return Err(StepError::InvalidSender(message.from));
         }
+        validate(&message).map_err(|reason| StepError::Malformed {
+            kind: message.body.name(),
+            from: message.from,
+            reason,
+        })?;
         if message.term > self.term {
             if !self.accept_higher_term(&message) {
                 return Ok(());
@@ -288,17 +358,17 @@ impl Raft {
             return;
         }
         if self.log.match_term(index, term) {
-            // The log already holds the snapshot's last entry: just commit up to it.
+            // The log already holds the snapshot's last entry: just commit up to it. Only that
+            // far is known to match the leader; entries after it may be from older terms.
             self.log.commit_to(index);
         } else {
             self.tracker.conf = snapshot.meta.conf_state.clone();
             self.log.restore(snapshot);
         }
-        let last_index = self.log.last_index();
         self.send(
             from,
             MessageBody::AppendResponse {
-                index: last_index,
+                index,
                 reject: None,
             },
         );
@@ -317,6 +387,11 @@ impl Raft {
             return;
         };
         progress.recent_active = true;
+        if index > last_index {
+            // Acknowledges entries this leader never had: a confused or stale peer. Counting
+            // it could commit past the log, so it is ignored.
+            return;
+        }
         if let Some(hint) = hint {
             if progress.maybe_decrease_to(index, hint) {
                 if progress.state == ProgressState::Replicate {

@@ -284,7 +284,7 @@ fn add_watch(
 /// Mutates one response so that the history is certainly wrong; returns what was done, or
 /// `None` when the history has nothing of that kind.
 fn mutate(history: &mut History, rng: &mut Rng) -> Option<&'static str> {
-    let kind = rng.below(4);
+    let kind = rng.below(5);
     match kind {
         0 => {
             let reads: Vec<usize> = (0..history.ops.len())
@@ -329,6 +329,35 @@ fn mutate(history: &mut History, rng: &mut Rng) -> Option<&'static str> {
             let other = history.ops[b].1.response.as_ref()?.revision;
             history.ops[a].1.response.as_mut()?.revision = other;
             Some("write revision")
+        }
+        3 => {
+            // A stale read: a linearizable read of one key shows the key's previous value (from
+            // an older read) with the current header revision.
+            let reads: Vec<usize> = (0..history.ops.len())
+                .filter(|&i| {
+                    let op = &history.ops[i].1;
+                    matches!(
+                        &op.request,
+                        Request::Range {
+                            range_end: None,
+                            serializable: false,
+                            ..
+                        }
+                    ) && op.response.as_ref().is_some_and(|r| r.kvs.len() == 1)
+                })
+                .collect();
+            for (n, &later) in reads.iter().enumerate().rev() {
+                let now = history.ops[later].1.response.as_ref()?.kvs[0].clone();
+                let older = reads[..n].iter().rev().find_map(|&i| {
+                    let kv = &history.ops[i].1.response.as_ref()?.kvs[0];
+                    (kv.key == now.key && kv.mod_revision < now.mod_revision).then(|| kv.clone())
+                });
+                if let Some(older) = older {
+                    history.ops[later].1.response.as_mut()?.kvs[0] = older;
+                    return Some("stale read");
+                }
+            }
+            None
         }
         _ => {
             let n = history.watch_responses.len();
@@ -415,7 +444,7 @@ fn ten_thousand_operations_from_sixteen_clients_are_ok() {
         assert_eq!(check(&history), Verdict::Ok, "seed {seed}");
         let mut rng = Rng(seed * 7919);
         let mut mutated_kinds = std::collections::BTreeSet::new();
-        for _ in 0..12 {
+        for _ in 0..15 {
             let mut mutated = history.clone();
             if let Some(what) = mutate(&mut mutated, &mut rng) {
                 let verdict = check(&mutated);

@@ -19,6 +19,7 @@
 //! time. The whole is near-linear in the history when nothing is unknown.
 
 pub mod classify;
+mod precheck;
 pub mod store;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -67,7 +68,8 @@ pub fn check_etcd(history: &History, budget: &mut Budget<'_>) -> EtcdOutcome {
         .and_then(|()| ctx.reveal_unknown(history))
         .and_then(|()| ctx.check_real_time())
         .and_then(|()| ctx.check_compaction())
-        .and_then(|()| ctx.check_provenance(history));
+        .and_then(|()| ctx.check_provenance(history))
+        .and_then(|()| ctx.check_stale_reads());
     if let Err(v) = result {
         return ctx.failure(v);
     }

@@ -10,6 +10,8 @@ use crate::verdict::{Verdict, Violation};
 /// A revision filled by a choice among the candidates, to come back to on a failure.
 struct Choice {
     rev: i64,
+    /// The candidates eligible at `rev` were those at positions below this.
+    end: usize,
     /// Position in `Context::candidates`.
     position: usize,
     /// Length of `Context::linearized` before this revision.
@@ -53,6 +55,7 @@ impl Context<'_> {
                         used[position] = true;
                         choices.push(Choice {
                             rev,
+                            end: self.in_time_end(rev, &latest_invoke),
                             position,
                             linearized_len,
                         });
@@ -74,10 +77,29 @@ impl Context<'_> {
                 rev += 1;
                 continue;
             };
+            // Conflict-directed backjumping: a read that failed can only be fixed by a choice
+            // whose eligible candidates touch the keys it reads; later choices are skipped.
+            let relevant = match self.read_keys_of(&violation) {
+                Some(keys) => {
+                    let first = self.first_candidate_touching(&keys);
+                    choices
+                        .iter()
+                        .rposition(|c| first.is_some_and(|f| f < c.end))
+                }
+                None => choices.len().checked_sub(1),
+            };
             if deepest.as_ref().is_none_or(|(r, _)| rev > *r) {
                 deepest = Some((rev, violation));
             }
-            let Some(choice) = choices.pop() else {
+            if let Some(target) = relevant {
+                while choices.len() > target + 1 {
+                    if let Some(skipped) = choices.pop() {
+                        used[skipped.position] = false;
+                    }
+                }
+            }
+            let choice = relevant.and_then(|_| choices.pop());
+            let Some(choice) = choice else {
                 let (_, violation) = deepest.unwrap_or((rev, self.no_writer(rev)));
                 return self.failure(violation);
             };
@@ -121,6 +143,41 @@ impl Context<'_> {
         Violation::new("linearizability", what, None)
     }
 
+    /// The end of the candidates that may have started in time to write `rev`.
+    fn in_time_end(&self, rev: i64, latest_invoke: &[u64]) -> usize {
+        let latest = usize::try_from(rev)
+            .ok()
+            .and_then(|r| latest_invoke.get(r))
+            .copied();
+        match latest {
+            Some(l) => self
+                .candidates
+                .partition_point(|&i| self.ops[i].invoke <= l),
+            None => self.candidates.len(),
+        }
+    }
+
+    /// The key ranges a failed reader depends on, when the failure is a reader's (a check of a
+    /// response against the state); `None` for any other failure.
+    fn read_keys_of(&self, violation: &Violation) -> Option<Vec<KeyRange>> {
+        let i = violation.op?;
+        if self.writers.values().any(|&w| w == i) {
+            return None;
+        }
+        let mut keys = Vec::new();
+        touched(&self.ops[i].request, &mut keys);
+        Some(keys)
+    }
+
+    /// The first candidate position whose request may touch one of `keys`.
+    fn first_candidate_touching(&self, keys: &[KeyRange]) -> Option<usize> {
+        self.candidates.iter().position(|&i| {
+            let mut touches = Vec::new();
+            touched(&self.ops[i].request, &mut touches);
+            touches.iter().any(|t| keys.iter().any(|k| overlaps(t, k)))
+        })
+    }
+
     /// Tries the unused candidates at positions below `below` (all when `None`) that may have
     /// started in time, latest invoke first, at `rev`; commits and returns the first that changes
     /// the keyspace.
@@ -132,17 +189,8 @@ impl Context<'_> {
         used: &[bool],
         latest_invoke: &[u64],
     ) -> Option<usize> {
-        let latest = usize::try_from(rev)
-            .ok()
-            .and_then(|r| latest_invoke.get(r))
-            .copied();
-        // Candidates are sorted by invoke time: those after `latest` cannot be at `rev`.
-        let in_time = match latest {
-            Some(l) => self
-                .candidates
-                .partition_point(|&i| self.ops[i].invoke <= l),
-            None => self.candidates.len(),
-        };
+        // Candidates are sorted by invoke time: those after the latest start cannot be at `rev`.
+        let in_time = self.in_time_end(rev, latest_invoke);
         let end = below.map_or(in_time, |b| b.min(in_time));
         for position in (0..end).rev() {
             let i = self.candidates[position];
@@ -239,4 +287,47 @@ impl Context<'_> {
         }
         Ok(())
     }
+}
+
+/// A key range as etcd writes it: a key and an optional range end.
+type KeyRange = (String, Option<String>);
+
+/// Every key range `request` reads or writes (a lease revoke: everything).
+fn touched(request: &Request, out: &mut Vec<KeyRange>) {
+    match request {
+        Request::Range { key, range_end, .. } | Request::DeleteRange { key, range_end, .. } => {
+            out.push((key.clone(), range_end.clone()));
+        }
+        Request::Put { key, .. } => out.push((key.clone(), None)),
+        Request::Txn {
+            compare,
+            success,
+            failure,
+        } => {
+            out.extend(compare.iter().map(|c| (c.key.clone(), c.range_end.clone())));
+            for sub in success.iter().chain(failure) {
+                touched(sub, out);
+            }
+        }
+        Request::LeaseRevoke { .. } => out.push(("\0".to_owned(), Some("\0".to_owned()))),
+        Request::Compact { .. }
+        | Request::LeaseGrant { .. }
+        | Request::LeaseKeepAlive { .. }
+        | Request::Defragment {} => {}
+    }
+}
+
+/// Whether two key ranges share a key (`None` upper bound: unbounded).
+fn overlaps(a: &KeyRange, b: &KeyRange) -> bool {
+    let bounds = |(key, end): &KeyRange| -> (String, Option<String>) {
+        match end.as_deref() {
+            None => (key.clone(), Some(format!("{key}\0"))),
+            Some("\0") if key == "\0" => (String::new(), None),
+            Some("\0") => (key.clone(), None),
+            Some(end) => (key.clone(), Some(end.to_owned())),
+        }
+    };
+    let (a_lo, a_hi) = bounds(a);
+    let (b_lo, b_hi) = bounds(b);
+    b_hi.is_none_or(|h| a_lo < h) && a_hi.is_none_or(|h| b_lo < h)
 }

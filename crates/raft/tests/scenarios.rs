@@ -754,3 +754,27 @@ fn a_proposal_batch_travels_in_one_append_and_overload_is_refused() {
             .is_ok()
     );
 }
+
+#[test]
+fn one_ready_hands_out_a_bounded_amount_of_committed_entries() {
+    let mut network = Network::with_config(&[1], |c| c.committed_bytes_per_ready_max = 300);
+    elect(&mut network, 1);
+    let raft = network.raft_mut(1);
+    let first = raft.propose_batch(vec![vec![7; 100]; 10]).unwrap();
+    let mut sizes = Vec::new();
+    while raft.has_ready() {
+        let ready = raft.ready();
+        sizes.push(ready.committed_entries.len());
+        raft.advance(ready);
+    }
+    // 117 bytes per entry: two fit in 300 bytes, so ten entries take five Readies.
+    assert_eq!(
+        sizes
+            .iter()
+            .filter(|&&n| n > 0)
+            .copied()
+            .collect::<Vec<_>>(),
+        vec![2; 5]
+    );
+    assert_eq!(raft.applied(), first + 9);
+}

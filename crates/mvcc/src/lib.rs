@@ -80,6 +80,7 @@ mod codec;
 mod compact;
 mod error;
 mod hash;
+mod image;
 mod index;
 mod lease;
 mod range;

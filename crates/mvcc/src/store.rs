@@ -22,9 +22,9 @@ pub(crate) const LEASE: TableDefinition<i64, (i64, i64, i64)> = TableDefinition:
 /// Scalars: current revision, compact revision, consistent index.
 pub(crate) const META: TableDefinition<&str, i64> = TableDefinition::new("meta");
 
-const META_CURRENT_REVISION: &str = "current_revision";
-const META_COMPACT_REVISION: &str = "compact_revision";
-const META_CONSISTENT_INDEX: &str = "consistent_index";
+pub(crate) const META_CURRENT_REVISION: &str = "current_revision";
+pub(crate) const META_COMPACT_REVISION: &str = "compact_revision";
+pub(crate) const META_CONSISTENT_INDEX: &str = "consistent_index";
 
 /// The largest TTL a lease may be granted (etcd's `MaxLeaseTTL`).
 pub const LEASE_TTL_SECONDS_MAX: i64 = 9_000_000_000;
@@ -99,9 +99,9 @@ pub struct Store {
     /// The consistent index of the last durable (synced) commit.
     durable_consistent_index: u64,
     /// Backend commits since the last durable one.
-    commits_since_sync: u64,
+    pub(crate) commits_since_sync: u64,
     /// Set by a backend failure; every later call fails with [`MvccError::Poisoned`].
-    poisoned: bool,
+    pub(crate) poisoned: bool,
 }
 
 impl std::fmt::Debug for Store {
@@ -162,7 +162,7 @@ impl Store {
         txn.commit().map_err(backend)
     }
 
-    fn restore(&mut self) -> Result<()> {
+    pub(crate) fn restore(&mut self) -> Result<()> {
         let read = self.db.begin_read().map_err(backend)?;
         let meta = read.open_table(META).map_err(backend)?;
         let scalar = |name: &str| -> Result<i64> {
@@ -239,7 +239,7 @@ impl Store {
     }
 
     /// Rebuilds the lease attachments from the index (after restore).
-    fn attach_restored_leases(&mut self) -> Result<()> {
+    pub(crate) fn attach_restored_leases(&mut self) -> Result<()> {
         let live: Vec<(Vec<u8>, i64)> = self
             .index
             .live_in(crate::revision::KeyRange::From(&[]), self.current_revision)

@@ -136,7 +136,7 @@ impl WatchCheck<'_> {
                 created_rev.get_or_insert(response.revision);
             }
             if response.canceled {
-                self.check_cancel(line, response, last_event.max(start - 1));
+                self.check_cancel(line, response, last_event.max(start.saturating_sub(1)));
                 canceled_at.get_or_insert((line, response.compact_revision));
             }
             let is_progress = response.events.is_empty() && !response.created && !response.canceled;
@@ -179,9 +179,9 @@ impl WatchCheck<'_> {
         let first = if start > 0 {
             start
         } else if let Some(c) = created_rev {
-            c + 1
+            c.saturating_add(1)
         } else if let Some(p) = first_progress {
-            p + 1
+            p.saturating_add(1)
         } else {
             received.first().map_or(i64::MAX, |(_, c)| c.0)
         };
@@ -199,7 +199,7 @@ impl WatchCheck<'_> {
         if c <= 0 {
             return;
         }
-        let next = delivered + 1;
+        let next = delivered.saturating_add(1);
         if next >= c {
             self.fail(
                 "watch compaction",
@@ -295,7 +295,7 @@ impl WatchCheck<'_> {
                 format!("event at revision {rev} below the start revision {start}"),
             );
         }
-        let before = self.store.get(key, rev - 1);
+        let before = self.store.get(key, rev.saturating_sub(1));
         if let Some(prev) = &event.prev_kv
             && Some(prev) != before
         {

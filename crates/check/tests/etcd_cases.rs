@@ -217,7 +217,7 @@ fn unknown_write_fills_an_unclaimed_revision_after_branching() {
 fn unclaimed_revision_without_candidate_is_a_violation() {
     let mut h = one_put();
     h.ok(2, (7, 8), get("a"), read(3, vec![]));
-    assert_violation(&h, "no acknowledged write");
+    assert_violation(&h, "revision 3 observed");
 }
 
 #[test]

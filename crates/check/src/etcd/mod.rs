@@ -74,6 +74,9 @@ pub fn check_etcd(history: &History, budget: &mut Budget<'_>) -> EtcdOutcome {
         return ctx.failure(v);
     }
     ctx.max_rev = ctx.max_rev.max(max_observed_revision(history));
+    if let Err(v) = ctx.check_revision_bounds() {
+        return ctx.failure(v);
+    }
     let strict = ctx.replay(budget, true);
     if strict.verdict.is_violation() && !ctx.watched.is_empty() {
         return ctx.replay(budget, false);
@@ -413,6 +416,27 @@ impl<'a> Context<'a> {
                 );
                 return Err(Violation::new("linearizability", what, Some(w)));
             }
+        }
+        Ok(())
+    }
+
+    /// Every header revision is at least 1 (the empty store's), and no revision is observed
+    /// beyond what the writes in the history could have reached (which also bounds the replay).
+    fn check_revision_bounds(&self) -> Result<(), Violation> {
+        for (i, class) in self.classes.iter().enumerate() {
+            if let Class::Reader { rev } | Class::Stale { rev } | Class::Revoke { rev } = *class
+                && rev < 1
+            {
+                return Err(self.violation(i, format!("header revision {rev} below 1")));
+            }
+        }
+        let reachable = 1 + self.writers.len() as i64 + self.candidates.len() as i64;
+        if self.max_rev > reachable {
+            let what = format!(
+                "revision {} observed, but the history's writes reach at most revision {reachable}",
+                self.max_rev
+            );
+            return Err(Violation::new("linearizability", what, None));
         }
         Ok(())
     }

@@ -27,6 +27,19 @@ impl Context<'_> {
         let mut store = Store::default();
         let mut used = vec![false; self.candidates.len()];
         let mut choices: Vec<Choice> = Vec::new();
+        // The first candidate touching each failed reader's keys, computed once per reader.
+        let mut first_touching: std::collections::BTreeMap<usize, Option<usize>> =
+            std::collections::BTreeMap::new();
+        // What each candidate may touch, for backjumping.
+        let touches: Vec<Vec<KeyRange>> = self
+            .candidates
+            .iter()
+            .map(|&i| {
+                let mut ranges = Vec::new();
+                touched(&self.ops[i].request, &mut ranges);
+                ranges
+            })
+            .collect();
         // The failure that got furthest: its explanation is the one reported.
         let mut deepest: Option<(i64, Violation)> = None;
         if let Err(v) = self.check_readers(&store, 1) {
@@ -81,7 +94,10 @@ impl Context<'_> {
             // whose eligible candidates touch the keys it reads; later choices are skipped.
             let relevant = match self.read_keys_of(&violation) {
                 Some(keys) => {
-                    let first = self.first_candidate_touching(&keys);
+                    let op = violation.op.unwrap_or(usize::MAX);
+                    let first = *first_touching
+                        .entry(op)
+                        .or_insert_with(|| Self::first_candidate_touching(&touches, &keys));
                     choices
                         .iter()
                         .rposition(|c| first.is_some_and(|f| f < c.end))
@@ -170,12 +186,10 @@ impl Context<'_> {
     }
 
     /// The first candidate position whose request may touch one of `keys`.
-    fn first_candidate_touching(&self, keys: &[KeyRange]) -> Option<usize> {
-        self.candidates.iter().position(|&i| {
-            let mut touches = Vec::new();
-            touched(&self.ops[i].request, &mut touches);
-            touches.iter().any(|t| keys.iter().any(|k| overlaps(t, k)))
-        })
+    fn first_candidate_touching(touches: &[Vec<KeyRange>], keys: &[KeyRange]) -> Option<usize> {
+        touches
+            .iter()
+            .position(|ranges| ranges.iter().any(|t| keys.iter().any(|k| overlaps(t, k))))
     }
 
     /// Tries the unused candidates at positions below `below` (all when `None`) that may have
@@ -317,17 +331,29 @@ fn touched(request: &Request, out: &mut Vec<KeyRange>) {
     }
 }
 
-/// Whether two key ranges share a key (`None` upper bound: unbounded).
+/// Whether two key ranges share a key.
 fn overlaps(a: &KeyRange, b: &KeyRange) -> bool {
-    let bounds = |(key, end): &KeyRange| -> (String, Option<String>) {
+    /// `[lo, hi)` with `hi` `None` unbounded, or a single key.
+    enum Span<'a> {
+        Key(&'a str),
+        Range(&'a str, Option<&'a str>),
+    }
+    fn span((key, end): &KeyRange) -> Span<'_> {
         match end.as_deref() {
-            None => (key.clone(), Some(format!("{key}\0"))),
-            Some("\0") if key == "\0" => (String::new(), None),
-            Some("\0") => (key.clone(), None),
-            Some(end) => (key.clone(), Some(end.to_owned())),
+            None => Span::Key(key),
+            Some("\0") if key == "\0" => Span::Range("", None),
+            Some("\0") => Span::Range(key, None),
+            Some(end) => Span::Range(key, Some(end)),
         }
-    };
-    let (a_lo, a_hi) = bounds(a);
-    let (b_lo, b_hi) = bounds(b);
-    b_hi.is_none_or(|h| a_lo < h) && a_hi.is_none_or(|h| b_lo < h)
+    }
+    let inside = |k: &str, lo: &str, hi: Option<&str>| lo <= k && hi.is_none_or(|h| k < h);
+    match (span(a), span(b)) {
+        (Span::Key(x), Span::Key(y)) => x == y,
+        (Span::Key(k), Span::Range(lo, hi)) | (Span::Range(lo, hi), Span::Key(k)) => {
+            inside(k, lo, hi)
+        }
+        (Span::Range(a_lo, a_hi), Span::Range(b_lo, b_hi)) => {
+            b_hi.is_none_or(|h| a_lo < h) && a_hi.is_none_or(|h| b_lo < h)
+        }
+    }
 }

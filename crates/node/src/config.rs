@@ -1,0 +1,94 @@
+//! A member's configuration: every limit and interval it runs with.
+
+use invar_raft::NodeId;
+use invar_storage::wal::WalConfig;
+
+use crate::error::NodeError;
+
+/// A member's configuration.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Raft's configuration (`raft.id` is this member's id; `raft.seed` seeds the election
+    /// jitter).
+    pub raft: invar_raft::Config,
+    /// The voters of a new cluster (all initial members give the same list). A member whose
+    /// directory holds no log bootstraps with them.
+    pub initial_voters: Vec<NodeId>,
+    /// The cluster id reported in response headers.
+    pub cluster_id: u64,
+    /// Nanoseconds between raft ticks.
+    pub tick_interval_nanos: u64,
+    /// Most raft ticks run for one `Tick` event (time jumped far ahead).
+    pub ticks_per_event_max: u32,
+    /// A pending request with no answer after this long fails with "request timed out".
+    pub request_timeout_nanos: u64,
+    /// Most client requests pending (proposed or waiting for a read index) at once.
+    pub pending_requests_max: usize,
+    /// Take a raft snapshot after this many entries were applied past the last one.
+    pub snapshot_entries: u64,
+    /// Entries kept in the log behind a snapshot, for slightly slow followers.
+    pub snapshot_keep_entries: u64,
+    /// Snapshot files kept (at least 2, so a corrupt newest one has a fallback).
+    pub snapshot_files_kept: usize,
+    /// Most raft `Ready` batches carried out for one event.
+    pub readies_per_event_max: u32,
+    /// The store's configuration.
+    pub mvcc: invar_mvcc::Config,
+    /// The write-ahead log's limits.
+    pub wal: WalConfig,
+    /// Seed of the member's own generator (lease ids).
+    pub seed: u64,
+}
+
+impl Config {
+    /// Defaults for member `id` of a new cluster of `initial_voters`, with `seed` for every
+    /// random choice (raft's election jitter and lease ids draw from it).
+    pub fn new(id: NodeId, initial_voters: &[NodeId], seed: u64) -> Config {
+        Config {
+            raft: invar_raft::Config::new(id, seed),
+            initial_voters: initial_voters.to_vec(),
+            cluster_id: 0x1_4a7a,
+            tick_interval_nanos: 100_000_000,
+            ticks_per_event_max: 10,
+            request_timeout_nanos: 7_000_000_000,
+            pending_requests_max: 10_000,
+            snapshot_entries: 10_000,
+            snapshot_keep_entries: 5_000,
+            snapshot_files_kept: 2,
+            readies_per_event_max: 64,
+            mvcc: invar_mvcc::Config::default(),
+            wal: WalConfig::default(),
+            seed: seed ^ 0x6e6f_6465,
+        }
+    }
+
+    /// Checks the limits.
+    pub fn validate(&self) -> Result<(), NodeError> {
+        let invalid = |what: &str| Err(NodeError::InvalidConfig(what.to_string()));
+        if let Err(error) = self.raft.validate() {
+            return Err(NodeError::InvalidConfig(error.to_string()));
+        }
+        if let Err(error) = self.mvcc.validate() {
+            return invalid(error);
+        }
+        if let Err(error) = self.wal.validate() {
+            return Err(NodeError::InvalidConfig(error.to_string()));
+        }
+        if self.tick_interval_nanos == 0 {
+            return invalid("tick_interval_nanos must be at least 1");
+        }
+        if self.ticks_per_event_max == 0 || self.readies_per_event_max == 0 {
+            return invalid("ticks_per_event_max and readies_per_event_max must be at least 1");
+        }
+        if self.pending_requests_max == 0 {
+            return invalid("pending_requests_max must be at least 1");
+        }
+        if self.snapshot_entries == 0 {
+            return invalid("snapshot_entries must be at least 1");
+        }
+        if self.snapshot_files_kept < 2 {
+            return invalid("snapshot_files_kept must be at least 2");
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,78 @@
+//! `invar-node`: one member of an Invar cluster, deterministic. It composes the consensus core
+//! (`invar-raft`), the write-ahead log and snapshot files (`invar-storage`) and the
+//! revisioned store (`invar-mvcc`), and keeps the client requests it is waiting on.
+//!
+//! Events go in ([`Event`]: a peer message, a tick at a given time, a client request), effects
+//! come out ([`Effect`]: a message to send, a reply to a request).
+//!
+//! # What it never does
+//!
+//! No clock (time is the [`Instant`] in each [`Event::Tick`]), no threads, no sockets, no
+//! `std::fs` (files go through `invar-storage`'s file trait, real or simulated), no OS
+//! randomness (lease ids and raft's election jitter come from seeds in [`Config`]), no
+//! `HashMap` iteration. The same events give the same effects and the same bytes on disk.
+//!
+//! # Call protocol (the shell's loop)
+//!
+//! 1. [`Member::open`] the member's directory: a new member bootstraps a cluster of
+//!    [`Config::initial_voters`]; an existing one restarts from its WAL, its snapshot and its
+//!    store, replaying only the committed entries above the store's consistent index.
+//! 2. Feed events with [`Member::handle`]: [`Event::Tick`] at least every
+//!    [`Config::tick_interval_nanos`] (see [`Member::next_deadline`]), [`Event::Message`] for
+//!    each peer message, [`Event::Request`] for each client request.
+//! 3. Carry out the returned effects in order: [`Effect::Send`] the messages (everything they
+//!    promise is already durable: the WAL was synced before they were produced), deliver
+//!    [`Effect::Reply`]s.
+//! 4. If `handle` returns an error, the member is stopped: drop it, and open it again.
+//!
+//! # Inside one event
+//!
+//! The event is given to raft; then each raft `Ready` is carried out in its contract's order:
+//! the snapshot file and the WAL (marker, entries, hard state) are written and synced, the
+//! messages are emitted, a leader's snapshot is restored into the store, committed entries are
+//! applied in log order (each with its raft index, stored with its changes: the store's
+//! consistent index), writes are answered when their entry is applied, linearizable reads
+//! when the applied index reaches their read index; then `advance`. When the log has grown
+//! by [`Config::snapshot_entries`] since the last snapshot, the store is synced, its image
+//! becomes a raft snapshot, a snapshot file and a WAL marker; old WAL segments and snapshot
+//! files are released.
+//!
+//! # Requests
+//!
+//! - Serializable ranges are served from the local store at once.
+//! - Linearizable ranges ask raft for a read index (forwarded to the leader by raft itself on
+//!   a follower) and are served once this member applied that index.
+//! - Put, DeleteRange, Txn (read-only ones too), Compact, LeaseGrant and LeaseRevoke are
+//!   checked with `invar_mvcc::validate` and proposed as a [`codec::Proposal`] (the member's
+//!   id, the request id, the request). **Only the leader proposes: a follower answers
+//!   [`RequestError::NotLeader`] with the leader it knows and does not forward**, so that a
+//!   request is never proposed twice behind the client's back; the client (or the server
+//!   shell) retries on the leader.
+//! - A write is answered when the entry at its index is applied and is the one it proposed
+//!   (same member, request id and term). If another entry takes its index, or this member
+//!   stops leading first, it fails with [`RequestError::LeaderChanged`] ("etcdserver: leader
+//!   changed"): it may still be applied, so the client must treat the outcome as unknown.
+//!   Unanswered reads fail the same way when the leader changes, and every request fails with
+//!   [`RequestError::TimedOut`] after [`Config::request_timeout_nanos`].
+//!
+//! # Invariants
+//!
+//! - Nothing is sent or acknowledged before the WAL sync that makes it durable.
+//! - The store's consistent index equals raft's applied index after every `Ready`; an entry
+//!   at or below it is never applied again (asserted).
+//! - Every request gets exactly one reply (or none if the member crashes first).
+
+#![deny(missing_docs)]
+
+pub mod codec;
+mod config;
+mod error;
+mod event;
+mod member;
+mod pending;
+mod ready;
+
+pub use config::Config;
+pub use error::{NodeError, RequestError};
+pub use event::{ClientRequest, ClientResponse, Effect, Event, Instant, RequestId};
+pub use member::{Member, member_paths};

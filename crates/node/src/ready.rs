@@ -1,0 +1,208 @@
+//! Carrying out one raft `Ready` (persist, send, restore, apply, read, advance) and taking
+//! raft snapshots when the log grows.
+
+use invar_mvcc::Request;
+use invar_raft::{Entry, EntryKind, Index, Ready, Role, Snapshot};
+use invar_storage::fs::FileSystem;
+
+use crate::codec;
+use crate::error::{NodeError, RequestError};
+use crate::event::{ClientResponse, Effect};
+use crate::member::Member;
+
+impl<F: FileSystem> Member<F> {
+    /// Carries out one `Ready` in the order of its contract.
+    pub(crate) fn process_ready(&mut self) -> Result<(), NodeError> {
+        let mut ready = self.raft.ready();
+        // 1. Persist: snapshot file, then the WAL marker, entries and hard state; sync.
+        self.persist(&ready)?;
+        // 2. Only now send what depends on it.
+        for message in std::mem::take(&mut ready.messages) {
+            self.effects.push(Effect::Send(message));
+        }
+        // 3. Restore the snapshot, then apply the committed entries in order.
+        if let Some(snapshot) = &ready.snapshot {
+            self.install_snapshot(snapshot)?;
+        }
+        for entry in &ready.committed_entries {
+            self.apply_entry(entry)?;
+        }
+        // Leadership changes fail what can no longer be answered.
+        self.on_soft_state(&ready);
+        // 4. Reads whose read index is applied.
+        for read_state in &ready.read_states {
+            // A read state for an unknown context was given up (timed out) already.
+            let _known = self
+                .pending
+                .confirm_read(read_state.context, read_state.index);
+        }
+        let applied = ready
+            .committed_entries
+            .last()
+            .map(|e| e.index)
+            .or(ready.snapshot.as_ref().map(|s| s.meta.index))
+            .unwrap_or(0)
+            .max(self.raft.applied());
+        self.serve_reads(applied);
+        // 5. Give it back.
+        self.raft.advance(ready);
+        assert_eq!(
+            self.raft.applied(),
+            self.store.consistent_index(),
+            "raft's applied index and the store's consistent index diverged"
+        );
+        Ok(())
+    }
+
+    fn persist(&mut self, ready: &Ready) -> Result<(), NodeError> {
+        let mut wrote = false;
+        if let Some(snapshot) = &ready.snapshot {
+            self.snapshots.save(snapshot)?;
+            self.wal
+                .save_snapshot_marker(snapshot.meta.index, snapshot.meta.term)?;
+            wrote = true;
+        }
+        if ready.hard_state.is_some() || !ready.entries.is_empty() {
+            self.wal.save(ready.hard_state.as_ref(), &ready.entries)?;
+            wrote = true;
+        }
+        // Sync whatever was written, even a commit-only hard state: the store may make an
+        // applied index durable, and a restart must find a commit index at least that high.
+        if wrote {
+            self.wal.sync()?;
+        }
+        Ok(())
+    }
+
+    /// Restores the store from a leader's snapshot (already durable with its WAL marker).
+    fn install_snapshot(&mut self, snapshot: &Snapshot) -> Result<(), NodeError> {
+        let index = snapshot.meta.index;
+        self.store
+            .restore_image(index, &snapshot.data)
+            .map_err(NodeError::Store)?;
+        self.snapshot_index = index;
+        // Writes proposed at or below the snapshot are decided, but their results are not
+        // known here.
+        for (_, write) in self.pending.take_writes_through(index) {
+            self.reply(write.id, Err(RequestError::LeaderChanged));
+        }
+        self.release_old_files()
+    }
+
+    fn apply_entry(&mut self, entry: &Entry) -> Result<(), NodeError> {
+        assert!(
+            entry.index > self.store.consistent_index(),
+            "entry {} applied twice (consistent index {})",
+            entry.index,
+            self.store.consistent_index()
+        );
+        if entry.kind == EntryKind::ConfChange || entry.data.is_empty() {
+            self.store.skip(entry.index).map_err(NodeError::Store)?;
+            self.fail_writes_through(entry.index, None);
+            return Ok(());
+        }
+        let proposal = codec::decode(&entry.data).map_err(|error| NodeError::BadEntry {
+            index: entry.index,
+            reason: error.to_string(),
+        })?;
+        let result = self.apply_request(entry.index, &proposal.request)?;
+        let ours = proposal.member == self.raft.id();
+        let mine = ours.then_some((proposal.request_id, entry.term, result));
+        self.fail_writes_through(entry.index, mine);
+        Ok(())
+    }
+
+    /// Applies a request; client errors are results, backend errors stop the member.
+    fn apply_request(
+        &mut self,
+        index: Index,
+        request: &Request,
+    ) -> Result<Result<ClientResponse, RequestError>, NodeError> {
+        match self.store.apply(index, request) {
+            Ok(applied) => Ok(Ok(ClientResponse::Applied(applied.response))),
+            Err(error) if error.is_client_error() => Ok(Err(error.into())),
+            Err(error) => Err(NodeError::Store(error)),
+        }
+    }
+
+    /// Answers the pending writes at or below `index`: the one at `index` gets `result` if
+    /// this member proposed the entry there (same request id and term); every other one
+    /// lost its slot to another entry.
+    fn fail_writes_through(
+        &mut self,
+        index: Index,
+        mut result: Option<(u64, u64, Result<ClientResponse, RequestError>)>,
+    ) {
+        for (at, write) in self.pending.take_writes_through(index) {
+            if at == index
+                && let Some((id, term, answer)) = result.take()
+                && id == write.id
+                && term == write.term
+            {
+                self.reply(write.id, answer);
+                continue;
+            }
+            self.reply(write.id, Err(RequestError::LeaderChanged));
+        }
+    }
+
+    fn on_soft_state(&mut self, ready: &Ready) {
+        let Some(soft) = ready.soft_state else {
+            return;
+        };
+        let leader_now = soft.role == Role::Leader;
+        if self.was_leader && !leader_now {
+            for write in self.pending.take_all_writes() {
+                self.reply(write.id, Err(RequestError::LeaderChanged));
+            }
+        }
+        if soft.leader != self.known_leader {
+            // Raft dropped the ReadIndex requests it had not answered.
+            for read in self.pending.take_unconfirmed_reads() {
+                self.reply(read.id, Err(RequestError::LeaderChanged));
+            }
+        }
+        self.was_leader = leader_now;
+        self.known_leader = soft.leader;
+    }
+
+    fn serve_reads(&mut self, applied: Index) {
+        for read in self.pending.take_readable(applied) {
+            let result = self.serve_range(&read.request);
+            self.reply(read.id, result);
+        }
+    }
+
+    /// Takes a raft snapshot once enough entries were applied since the last one: the store
+    /// is synced (the WAL must keep every entry above its durable index), its image saved as
+    /// a snapshot file, the WAL marked and synced, then old segments and files released.
+    pub(crate) fn maybe_snapshot(&mut self) -> Result<(), NodeError> {
+        let applied = self.raft.applied();
+        if applied < self.snapshot_index + self.config.snapshot_entries {
+            return Ok(());
+        }
+        self.store.sync().map_err(NodeError::Store)?;
+        let data = self.store.image().map_err(NodeError::Store)?;
+        let Some(meta) = self
+            .raft
+            .compact(data.clone(), self.config.snapshot_keep_entries)
+        else {
+            return Ok(()); // A leader's snapshot is about to be applied instead.
+        };
+        assert_eq!(meta.index, applied, "snapshot not at the applied index");
+        self.snapshots.save(&Snapshot {
+            meta: meta.clone(),
+            data,
+        })?;
+        self.wal.save_snapshot_marker(meta.index, meta.term)?;
+        self.wal.sync()?;
+        self.snapshot_index = meta.index;
+        self.release_old_files()
+    }
+
+    fn release_old_files(&mut self) -> Result<(), NodeError> {
+        let _segments = self.wal.release()?;
+        let _files = self.snapshots.prune(self.config.snapshot_files_kept)?;
+        Ok(())
+    }
+}

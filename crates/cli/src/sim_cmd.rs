@@ -126,7 +126,7 @@ fn accumulate(totals: &mut SimReport, report: &SimReport) {
 fn plain_progress(total: usize, bar: &ProgressBar, failed: usize) {
     let done = bar.position() as usize;
     let step = (total / 10).max(1);
-    if bar.is_hidden() && total >= 1000 && done % step == 0 {
+    if bar.is_hidden() && total >= 1000 && done.is_multiple_of(step) {
         eprintln!("progress: {done}/{total} seeds, {failed} failed");
     }
 }

@@ -80,8 +80,14 @@ impl<F: FileSystem + Clone> Member<F> {
         let mut store = Store::open(Box::new(backend), config.mvcc).map_err(NodeError::Store)?;
         let snapshots = SnapshotStore::open(fs.clone(), &dir.join(SNAP_DIR))?;
         let wal_dir = dir.join(WAL_DIR);
-        let (wal, raft, snapshot_index) = match Wal::open(fs.clone(), &wal_dir, config.wal.clone())
-        {
+        let opened = match fs.list(&wal_dir) {
+            Err(error) if error.is_not_found() => Err(WalError::NotFound {
+                dir: wal_dir.clone(),
+            }),
+            Err(error) => return Err(error.into()),
+            Ok(_) => Wal::open(fs.clone(), &wal_dir, config.wal.clone()),
+        };
+        let (wal, raft, snapshot_index) = match opened {
             Ok((wal, recovered)) if !is_blank(&recovered) => {
                 let (raft, snapshot_index) = restart(&config, &snapshots, &mut store, recovered)?;
                 (wal, raft, snapshot_index)
@@ -200,6 +206,10 @@ impl<F: FileSystem> Member<F> {
     /// The index of the newest raft snapshot this member holds.
     pub fn snapshot_index(&self) -> Index {
         self.snapshot_index
+    }
+    /// The consensus core (read-only: for status and checks).
+    pub fn raft(&self) -> &Raft {
+        &self.raft
     }
     /// The store (for status, hash-kv and checks; never mutate it directly).
     pub fn store(&self) -> &Store {

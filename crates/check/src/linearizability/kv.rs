@@ -93,6 +93,10 @@ impl Model for KvModel {
         by_key.into_values().collect()
     }
 
+    fn is_read(&self, input: &KvInput) -> bool {
+        matches!(input, KvInput::Get { .. })
+    }
+
     fn describe(&self, op: &Operation<KvInput, KvOutput>) -> String {
         let input = match &op.input {
             KvInput::Get { key } => format!("get {key:?}"),

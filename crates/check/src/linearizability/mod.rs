@@ -55,6 +55,13 @@ pub trait Model {
         output: Option<&Self::Output>,
     ) -> Option<Self::State>;
 
+    /// Whether `input` never changes the state (a read). The search then never tries a read
+    /// later than the first point where it can be linearized. Default: false (always safe).
+    fn is_read(&self, input: &Self::Input) -> bool {
+        let _ = input;
+        false
+    }
+
     /// Splits the operations into independent groups (indices into `ops`), each checked alone.
     /// The default keeps them together.
     fn partition(&self, ops: &[Operation<Self::Input, Self::Output>]) -> Vec<Vec<usize>> {

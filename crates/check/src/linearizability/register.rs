@@ -77,6 +77,10 @@ impl Model for RegisterModel {
         }
     }
 
+    fn is_read(&self, input: &RegisterInput) -> bool {
+        matches!(input, RegisterInput::Read)
+    }
+
     fn describe(&self, op: &Operation<RegisterInput, RegisterOutput>) -> String {
         let input = match op.input {
             RegisterInput::Read => "read".to_owned(),

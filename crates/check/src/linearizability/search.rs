@@ -335,17 +335,25 @@ impl<'a, M: Model> PartSearch<'a, M> {
         if self.stack.len() == self.best.len() && self.failed.is_none() {
             self.failed = Some(local);
         }
-        let Some((popped, previous)) = self.stack.pop() else {
-            let failed = self.failed.unwrap_or(local);
-            return Some(violation(
-                self.model, self.ops, &self.part, &self.best, failed,
-            ));
-        };
-        set_bit(&mut self.linearized, popped, false);
-        self.state = previous;
-        self.entries.unlift(popped);
-        self.entry = self.entries.next[2 * popped];
-        None
+        // Backtrack. A read linearized as soon as it could be never needs its alternatives: it
+        // leaves the state alone and nothing still open had to precede it, so any linearization
+        // of the rest can put it first. Popping one, the search pops on to the previous choice.
+        loop {
+            let Some((popped, previous)) = self.stack.pop() else {
+                let failed = self.failed.unwrap_or(local);
+                return Some(violation(
+                    self.model, self.ops, &self.part, &self.best, failed,
+                ));
+            };
+            set_bit(&mut self.linearized, popped, false);
+            self.state = previous;
+            self.entries.unlift(popped);
+            let op = &self.ops[self.part[popped]];
+            if !self.model.is_read(&op.input) {
+                self.entry = self.entries.next[2 * popped];
+                return None;
+            }
+        }
     }
 }
 

@@ -40,10 +40,9 @@ pub struct Member<F: FileSystem> {
     pub(crate) next_read_context: u64,
     /// The index of the newest raft snapshot this member holds (taken or installed).
     pub(crate) snapshot_index: Index,
-    /// Whether this member led at the end of the last Ready.
-    pub(crate) was_leader: bool,
-    /// The leader as of the last Ready.
-    pub(crate) known_leader: NodeId,
+    /// (leader, term) as of the last Ready: when it changes, pending requests that can no
+    /// longer be answered fail.
+    pub(crate) leadership: (NodeId, Term),
     /// Effects produced by the current event.
     pub(crate) effects: Vec<Effect>,
     /// Set by a fatal error: every later call fails with [`NodeError::Stopped`].
@@ -111,8 +110,7 @@ impl<F: FileSystem + Clone> Member<F> {
             next_tick: None,
             next_read_context: 1,
             snapshot_index,
-            was_leader: false,
-            known_leader: 0,
+            leadership: (0, 0),
             effects: Vec::new(),
             stopped: false,
         })

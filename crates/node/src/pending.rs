@@ -75,11 +75,22 @@ impl Pending {
         taken.into_iter().collect()
     }
 
-    /// Takes every pending write.
-    pub(crate) fn take_all_writes(&mut self) -> Vec<PendingWrite> {
-        let taken = std::mem::take(&mut self.writes);
-        self.forget(taken.values().map(|w| w.id));
-        taken.into_values().collect()
+    /// Takes the pending writes for which `doomed` holds.
+    pub(crate) fn take_writes_where(
+        &mut self,
+        doomed: impl Fn(&PendingWrite) -> bool,
+    ) -> Vec<PendingWrite> {
+        let mut taken = Vec::new();
+        self.writes.retain(|_, write| {
+            if doomed(write) {
+                taken.push(write.clone());
+                false
+            } else {
+                true
+            }
+        });
+        self.forget(taken.iter().map(|w| w.id));
+        taken
     }
 
     /// Moves a read to the confirmed set once raft gave its read index; `false` if no read

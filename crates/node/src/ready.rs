@@ -28,7 +28,7 @@ impl<F: FileSystem> Member<F> {
             self.apply_entry(entry)?;
         }
         // Leadership changes fail what can no longer be answered.
-        self.on_soft_state(&ready);
+        self.on_leadership_change();
         // 4. Reads whose read index is applied.
         for read_state in &ready.read_states {
             // A read state for an unknown context was given up (timed out) already.
@@ -146,24 +146,27 @@ impl<F: FileSystem> Member<F> {
         }
     }
 
-    fn on_soft_state(&mut self, ready: &Ready) {
-        let Some(soft) = ready.soft_state else {
+    /// Fails what can no longer be answered once the leader or the term changed: every write
+    /// proposed in another term or while this member no longer leads (its entry may still
+    /// commit: the outcome is unknown), and the reads raft has not answered (a leader drops
+    /// its ReadIndex queue when its term ends).
+    fn on_leadership_change(&mut self) {
+        let view = (self.raft.leader(), self.raft.term());
+        if view == self.leadership {
             return;
-        };
-        let leader_now = soft.role == Role::Leader;
-        if self.was_leader && !leader_now {
-            for write in self.pending.take_all_writes() {
-                self.reply(write.id, Err(RequestError::LeaderChanged));
-            }
         }
-        if soft.leader != self.known_leader {
-            // Raft dropped the ReadIndex requests it had not answered.
-            for read in self.pending.take_unconfirmed_reads() {
-                self.reply(read.id, Err(RequestError::LeaderChanged));
-            }
+        self.leadership = view;
+        let leading = self.raft.role() == Role::Leader;
+        let term = self.raft.term();
+        for write in self
+            .pending
+            .take_writes_where(|w| !leading || w.term != term)
+        {
+            self.reply(write.id, Err(RequestError::LeaderChanged));
         }
-        self.was_leader = leader_now;
-        self.known_leader = soft.leader;
+        for read in self.pending.take_unconfirmed_reads() {
+            self.reply(read.id, Err(RequestError::LeaderChanged));
+        }
     }
 
     fn serve_reads(&mut self, applied: Index) {

@@ -109,7 +109,10 @@ fn linearizable_read_sees_latest_acknowledged_put() {
 /// in flight; finally every acknowledged value must be the one read back.
 #[test]
 fn crash_and_restart_lose_nothing_acknowledged() {
-    let mut cluster = Cluster::new(3, 23, |config| config.snapshot_entries = 40);
+    let mut cluster = Cluster::new(3, 23, |config| {
+        config.snapshot_entries = 40;
+        config.mvcc.commits_per_sync = 3;
+    });
     // Per key: the last acknowledged (revision, value), and the values whose puts failed
     // with an unknown outcome (they may be applied at any later point).
     let mut acknowledged: BTreeMap<String, (i64, String)> = BTreeMap::new();

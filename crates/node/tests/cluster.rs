@@ -221,6 +221,64 @@ fn lagging_member_catches_up_by_snapshot() {
     cluster.assert_converged();
 }
 
+/// Goal: a crash at any point of a snapshot catch-up (snapshot file, WAL marker, store
+/// restore, the entries after it) leaves a member that reopens and converges. Method: cut a
+/// follower, let the log grow past two snapshots, heal, and crash the follower's disk after
+/// its n-th mutating operation, for n spread over the whole catch-up.
+#[test]
+fn crash_anywhere_during_snapshot_catch_up() {
+    let scenario = |crash_after: Option<u64>| {
+        let mut cluster = Cluster::new(3, 37, |config| {
+            config.snapshot_entries = 15;
+            config.snapshot_keep_entries = 3;
+        });
+        let leader = cluster.wait_for_leader();
+        let lagging = cluster
+            .ids
+            .iter()
+            .copied()
+            .find(|&id| id != leader)
+            .expect("follower");
+        cluster.cut.insert(lagging);
+        for k in 0..40 {
+            let _ = cluster.call(leader, put(&format!("k{}", k % 6), &format!("v{k}")));
+        }
+        cluster.cut.clear();
+        let disk = cluster.disks[(lagging - 1) as usize].clone();
+        let ops_before = disk.mutating_ops();
+        if let Some(n) = crash_after {
+            disk.arm_crash_after(n);
+        }
+        cluster.run_until(50_000, "caught up or crashed", |c| {
+            !c.crashed.is_empty()
+                || c.leader().is_some_and(|l| {
+                    c.member(lagging).applied_index() == c.member(l).raft().last_index()
+                })
+        });
+        let ops = disk.mutating_ops() - ops_before;
+        disk.disarm_crash();
+        let crashed = !cluster.crashed.is_empty();
+        if crashed {
+            cluster.restart(lagging);
+        }
+        cluster.settle();
+        cluster.assert_converged();
+        (ops, crashed)
+    };
+    let (ops, crashed) = scenario(None);
+    assert!(!crashed);
+    assert!(ops > 10, "the catch-up wrote almost nothing ({ops} ops)");
+    let mut crashes = 0;
+    for k in 0..20 {
+        let (_, crashed) = scenario(Some(ops * k / 20));
+        crashes += u32::from(crashed);
+    }
+    assert!(
+        crashes >= 15,
+        "only {crashes} of 20 crash points were reached"
+    );
+}
+
 /// Goal: writes pending on a leader that loses its quorum fail with "leader changed" (their
 /// outcome unknown), and the cluster moves on under a new leader. Method: propose on the
 /// leader, cut it off before anything is delivered, run until it steps down.

@@ -34,6 +34,8 @@ pub struct Cluster {
     pub now: Instant,
     pub next_request_id: RequestId,
     pub steps: u64,
+    /// Members stopped by a crash point of their disk, in order (restart them yourself).
+    pub crashed: Vec<NodeId>,
 }
 
 pub fn dir() -> PathBuf {
@@ -57,6 +59,7 @@ impl Cluster {
             now: Instant(0),
             next_request_id: 1,
             steps: 0,
+            crashed: Vec::new(),
         };
         for &id in &ids {
             let mut config = Config::new(id, &ids, rng.next_u64());
@@ -89,7 +92,16 @@ impl Cluster {
         let Some(member) = self.members[slot].as_mut() else {
             return;
         };
-        let effects = member.handle(event).expect("member failed");
+        let effects = match member.handle(event) {
+            Ok(effects) => effects,
+            Err(error) => {
+                // Only an armed crash point of the simulated disk may stop a member here.
+                assert!(self.disks[slot].is_halted(), "member {id} failed: {error}");
+                self.crash(id);
+                self.crashed.push(id);
+                return;
+            }
+        };
         member.check_invariants().expect("member invariants");
         for effect in effects {
             match effect {

@@ -477,20 +477,23 @@ fn written_histories_read_back_identically() {
 #[ignore = "timing only"]
 #[allow(clippy::disallowed_types, clippy::disallowed_methods)]
 fn timing_of_large_histories() {
-    let sizes = match std::env::var("INVAR_TIMING_OPS")
-        .ok()
-        .and_then(|s| s.parse::<usize>().ok())
-    {
-        Some(n) => vec![(n, 16)],
-        None => vec![
+    // INVAR_TIMING_OPS=N or N,CLIENTS picks one size.
+    let chosen = std::env::var("INVAR_TIMING_OPS").ok().and_then(|s| {
+        let mut parts = s.split(',');
+        let ops = parts.next()?.parse::<usize>().ok()?;
+        let clients = parts.next().map_or(Some(16), |c| c.parse::<u64>().ok())?;
+        Some(vec![(ops, clients)])
+    });
+    let sizes = chosen.unwrap_or_else(|| {
+        vec![
             (10_000, 16),
             (10_000, 256),
             (100_000, 16),
             (100_000, 256),
             (1_000_000, 16),
             (1_000_000, 256),
-        ],
-    };
+        ]
+    });
     for (ops, clients) in sizes {
         let history = generate(1, ops, clients);
         let text = invar_check::format::write_history(&history);

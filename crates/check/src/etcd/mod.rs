@@ -19,6 +19,7 @@
 //! time. The whole is near-linear in the history when nothing is unknown.
 
 pub mod classify;
+mod hidden;
 mod precheck;
 pub mod store;
 
@@ -77,9 +78,10 @@ pub fn check_etcd(history: &History, budget: &mut Budget<'_>) -> EtcdOutcome {
     if let Err(v) = ctx.check_revision_bounds() {
         return ctx.failure(v);
     }
-    let strict = ctx.replay(budget, true);
+    let hidden = hidden::Hidden::new(&ctx, history);
+    let strict = ctx.replay(budget, true, &hidden);
     if strict.verdict.is_violation() && !ctx.watched.is_empty() {
-        return ctx.replay(budget, false);
+        return ctx.replay(budget, false, &hidden);
     }
     strict
 }

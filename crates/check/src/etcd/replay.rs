@@ -1,6 +1,7 @@
 //! Step 3 of the etcd checker: replaying the writes in revision order, branching over the
 //! unknown-outcome writes that may fill revisions nobody claimed.
 
+use super::hidden::Hidden;
 use super::store::{Exec, Store, diff_response};
 use super::{Context, EtcdOutcome};
 use crate::budget::Budget;
@@ -21,7 +22,12 @@ struct Choice {
 impl Context<'_> {
     /// Replays the writes in revision order. `strict`: watch events count as observations that
     /// the replay must agree with.
-    pub(super) fn replay(&mut self, budget: &mut Budget<'_>, strict: bool) -> EtcdOutcome {
+    pub(super) fn replay(
+        &mut self,
+        budget: &mut Budget<'_>,
+        strict: bool,
+        hidden: &Hidden,
+    ) -> EtcdOutcome {
         self.linearized.clear();
         let latest_invoke = self.latest_invoke_by_revision();
         let mut store = Store::default();
@@ -63,19 +69,22 @@ impl Context<'_> {
             let linearized_len = self.linearized.len();
             let result = match self.writers.get(&rev) {
                 Some(&writer) => self.apply_writer(&mut store, writer, rev),
-                None => match self.try_candidates(&mut store, rev, below, &used, &latest_invoke) {
-                    Some(position) => {
-                        used[position] = true;
-                        choices.push(Choice {
-                            rev,
-                            end: self.in_time_end(rev, &latest_invoke),
-                            position,
-                            linearized_len,
-                        });
-                        Ok(())
+                None => {
+                    match self.try_candidates(&mut store, rev, below, &used, hidden, &latest_invoke)
+                    {
+                        Some(position) => {
+                            used[position] = true;
+                            choices.push(Choice {
+                                rev,
+                                end: self.in_time_end(rev, &latest_invoke),
+                                position,
+                                linearized_len,
+                            });
+                            Ok(())
+                        }
+                        None => Err(self.no_writer(rev)),
                     }
-                    None => Err(self.no_writer(rev)),
-                },
+                }
             }
             .and_then(|()| self.check_readers(&store, rev))
             .and_then(|()| {
@@ -201,6 +210,7 @@ impl Context<'_> {
         rev: i64,
         below: Option<usize>,
         used: &[bool],
+        hidden: &Hidden,
         latest_invoke: &[u64],
     ) -> Option<usize> {
         // Candidates are sorted by invoke time: those after the latest start cannot be at `rev`.
@@ -209,6 +219,9 @@ impl Context<'_> {
         for position in (0..end).rev() {
             let i = self.candidates[position];
             if used[position] {
+                continue;
+            }
+            if hidden.contradicted(i, rev) {
                 continue;
             }
             let mut exec = Exec::new(store, rev - 1);

@@ -1,6 +1,7 @@
 //! Step 3 of the etcd checker: replaying the writes in revision order, branching over the
 //! unknown-outcome writes that may fill revisions nobody claimed.
 
+use super::classify::Class;
 use super::hidden::Hidden;
 use super::store::{Exec, Store, diff_response};
 use super::{Context, EtcdOutcome};
@@ -186,7 +187,12 @@ impl Context<'_> {
     /// response against the state); `None` for any other failure.
     fn read_keys_of(&self, violation: &Violation) -> Option<Vec<KeyRange>> {
         let i = violation.op?;
-        if self.writers.values().any(|&w| w == i) {
+        let is_writer = match self.classes[i] {
+            Class::Writer { .. } => true,
+            Class::Revoke { rev } => self.writers.get(&rev) == Some(&i),
+            _ => false,
+        };
+        if is_writer {
             return None;
         }
         let mut keys = Vec::new();

@@ -279,6 +279,58 @@ fn crash_anywhere_during_snapshot_catch_up() {
     );
 }
 
+/// Goal: snapshots release old WAL segments and snapshot files, and a whole cluster restarts
+/// from what is left. Method: 4 KiB segments, a snapshot every 30 entries, 200 puts of 100
+/// bytes, then count the files, crash every member and restart them all.
+#[test]
+fn snapshots_release_wal_segments_and_old_files() {
+    let mut cluster = Cluster::new(3, 53, |config| {
+        config.wal.segment_bytes_max = 4096;
+        config.snapshot_entries = 30;
+        config.snapshot_keep_entries = 5;
+    });
+    let value = "x".repeat(100);
+    let mut last = (String::new(), 0);
+    for k in 0..200 {
+        let leader = cluster.wait_for_leader();
+        let key = format!("k{}", k % 11);
+        if let Ok(response) = cluster.call(leader, put(&key, &value)) {
+            last = (key, revision(&response));
+        }
+    }
+    cluster.settle();
+    for disk in &cluster.disks {
+        let names: Vec<String> = disk
+            .image()
+            .files
+            .keys()
+            .map(|path| path.display().to_string())
+            .collect();
+        let segments: Vec<&String> = names.iter().filter(|n| n.ends_with(".wal")).collect();
+        let snapshots = names.iter().filter(|n| n.ends_with(".snap")).count();
+        assert!(segments.len() <= 4, "segments not released: {segments:?}");
+        assert!(
+            !segments[0].contains("/0000000000000000-"),
+            "the first segment is still there: {segments:?}"
+        );
+        assert_eq!(snapshots, 2, "{names:?}");
+    }
+    for id in cluster.ids.clone() {
+        cluster.crash(id);
+    }
+    for id in cluster.ids.clone() {
+        cluster.restart(id);
+    }
+    cluster.settle();
+    cluster.assert_converged();
+    let leader = cluster.wait_for_leader();
+    let read = cluster.call(leader, get(&last.0, false)).expect("read");
+    match &read {
+        ClientResponse::Range(range) => assert_eq!(range.kvs[0].mod_revision, last.1),
+        other => panic!("not a range: {other:?}"),
+    }
+}
+
 /// Goal: writes pending on a leader that loses its quorum fail with "leader changed" (their
 /// outcome unknown), and the cluster moves on under a new leader. Method: propose on the
 /// leader, cut it off before anything is delivered, run until it steps down.

@@ -20,6 +20,9 @@ pub const TICK_NANOS: u64 = 10_000_000;
 /// Messages are delivered in order up to this much reordering.
 pub const REORDER_WINDOW: usize = 4;
 
+/// With this many messages in flight, time waits for the network to drain.
+pub const CONGESTION_MESSAGES: usize = 64;
+
 /// The world of one test.
 pub struct Cluster {
     pub ids: Vec<NodeId>,
@@ -121,11 +124,14 @@ impl Cluster {
         }
     }
 
-    /// One step: a tick of every member (one time in eight, or when nothing is in flight),
-    /// otherwise the delivery of one of the oldest in-flight messages.
+    /// One step: a tick of every member (one time in eight unless the network is congested,
+    /// or when nothing is in flight), otherwise the delivery of one of the oldest in-flight
+    /// messages. Time stands still while the network is congested, so a burst of traffic
+    /// cannot make every message late forever.
     pub fn step(&mut self) {
         self.steps += 1;
-        if self.in_flight.is_empty() || self.rng.chance(1, 8) {
+        let congested = self.in_flight.len() >= CONGESTION_MESSAGES;
+        if self.in_flight.is_empty() || (!congested && self.rng.chance(1, 8)) {
             self.now = self.now.plus_nanos(TICK_NANOS);
             for id in self.ids.clone() {
                 self.feed(id, Event::Tick(self.now));

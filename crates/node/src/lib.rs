@@ -62,7 +62,7 @@
 //!   at or below it is never applied again (asserted).
 //! - Every request gets exactly one reply (or none if the member crashes first).
 
-#![deny(missing_docs)]
+#![deny(missing_docs, unreachable_pub)]
 
 pub mod codec;
 mod config;

@@ -8,6 +8,7 @@
 //! searched key by key).
 
 pub mod kv;
+mod memo;
 pub mod register;
 mod search;
 

@@ -1,9 +1,6 @@
 //! The Wing–Gong/Lowe search over one partition, with memoization of (linearized set, state).
 
-#[allow(clippy::disallowed_types)]
-use std::collections::HashSet;
-use std::hash::{BuildHasherDefault, Hasher};
-
+use super::memo::{MemoTable, key_hash, set_key};
 use super::{Model, Operation};
 use crate::budget::Budget;
 use crate::verdict::{Verdict, Violation};
@@ -22,69 +19,6 @@ pub struct SearchOutcome {
     /// For a violation: the operation that could not be linearized after the longest prefix.
     pub failed_op: Option<usize>,
 }
-
-/// A fixed, seedless hasher (FxHash's multiply-rotate): the memo set is only probed for
-/// membership, never iterated, so no order can leak; the hasher is fixed all the same.
-#[derive(Default, Clone, Copy)]
-struct FxHasher {
-    hash: u64,
-}
-
-impl Hasher for FxHasher {
-    fn finish(&self) -> u64 {
-        // The multiply leaves the low bits (the table index) depending only on the inputs' low
-        // bits; a final avalanche (murmur3's fmix64) spreads every input bit over the result.
-        let mut h = self.hash;
-        h ^= h >> 33;
-        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
-        h ^= h >> 33;
-        h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
-        h ^ (h >> 33)
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for chunk in bytes.chunks(8) {
-            let mut word = [0_u8; 8];
-            word[..chunk.len()].copy_from_slice(chunk);
-            self.write_u64(u64::from_le_bytes(word));
-        }
-    }
-
-    fn write_u64(&mut self, value: u64) {
-        self.hash = (self.hash.rotate_left(5) ^ value).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-    }
-
-    fn write_usize(&mut self, value: usize) {
-        self.write_u64(value as u64);
-    }
-}
-
-/// Operations per partition whose linearized set fits in a memo key without a heap allocation.
-const INLINE_BITS_MAX: usize = 256;
-
-/// A linearized set as a memo key: inline up to [`INLINE_BITS_MAX`] operations (no allocation,
-/// no pointer to chase when probing), on the heap beyond.
-#[derive(Clone, PartialEq, Eq, Hash)]
-enum BitKey {
-    Inline([u64; INLINE_BITS_MAX / 64]),
-    Heap(Box<[u64]>),
-}
-
-impl BitKey {
-    fn of(bits: &[u64]) -> Self {
-        if bits.len() <= INLINE_BITS_MAX / 64 {
-            let mut words = [0_u64; INLINE_BITS_MAX / 64];
-            words[..bits.len()].copy_from_slice(bits);
-            BitKey::Inline(words)
-        } else {
-            BitKey::Heap(bits.into())
-        }
-    }
-}
-
-// The memo set is only probed (insert/contains), never iterated, and its hasher is fixed.
-#[allow(clippy::disallowed_types)]
-type MemoSet<S> = HashSet<(BitKey, S), BuildHasherDefault<FxHasher>>;
 
 /// Steps given to each unfinished partition per round; doubled every round, so that one hard
 /// partition cannot starve a violation that another partition would show quickly.
@@ -230,7 +164,9 @@ struct PartSearch<'a, M: Model> {
     entries: Entries,
     /// Invariant: bit `i` is set iff local operation `i` is on `stack`.
     linearized: Vec<u64>,
-    memo: MemoSet<M::State>,
+    /// Invariant: the XOR of [`set_key`] over the bits set in `linearized`.
+    set_hash: u64,
+    memo: MemoTable<M::State>,
     state: M::State,
     /// The linearized operations, each with the state before it.
     stack: Vec<(usize, M::State)>,
@@ -251,9 +187,10 @@ impl<'a, M: Model> PartSearch<'a, M> {
             model,
             ops,
             linearized: vec![0_u64; part.len().div_ceil(64)],
+            set_hash: 0,
+            memo: MemoTable::new(part.len().div_ceil(64)),
             part,
             entries,
-            memo: MemoSet::default(),
             state: model.init(),
             stack: Vec::new(),
             best: Vec::new(),
@@ -312,11 +249,10 @@ impl<'a, M: Model> PartSearch<'a, M> {
             let op = &self.ops[self.part[local]];
             if let Some(next_state) = self.model.step(&self.state, &op.input, op.output.as_ref()) {
                 set_bit(&mut self.linearized, local, true);
-                let probe = (BitKey::of(&self.linearized), next_state);
-                let seen = self.memo.contains(&probe);
-                if !seen {
-                    let next_state = probe.1.clone();
-                    self.memo.insert(probe);
+                let set_hash = self.set_hash ^ set_key(local);
+                let hash = key_hash(set_hash, &next_state);
+                if self.memo.insert(hash, &self.linearized, &next_state) {
+                    self.set_hash = set_hash;
                     let previous = std::mem::replace(&mut self.state, next_state);
                     self.stack.push((local, previous));
                     self.entries.lift(local);
@@ -346,6 +282,7 @@ impl<'a, M: Model> PartSearch<'a, M> {
                 ));
             };
             set_bit(&mut self.linearized, popped, false);
+            self.set_hash ^= set_key(popped);
             self.state = previous;
             self.entries.unlift(popped);
             let op = &self.ops[self.part[popped]];

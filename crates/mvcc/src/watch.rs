@@ -193,6 +193,16 @@ impl WatchStream {
         })
     }
 
+    /// Whether watcher `watch_id` is synced: it has every event up to the store's revision
+    /// and waits for the next one (false for an unknown ID, a watcher behind the store, or
+    /// one waiting for a future start revision). A periodic progress notification for one
+    /// watcher is only sent while it is synced.
+    pub fn is_synced(&self, store: &Store, watch_id: i64) -> bool {
+        self.watchers
+            .get(&watch_id)
+            .is_some_and(|watcher| watcher.next_revision == store.revision() + 1)
+    }
+
     /// Answers a progress request: a response with watch ID -1 whose header revision promises
     /// that every later event on the stream has a higher revision. As in etcd, none is sent
     /// while a watcher is unsynced or waits for a future start revision (`None`).

@@ -364,3 +364,34 @@ fn a_slow_watcher_overtaken_by_compaction_is_canceled() {
     assert_eq!(rest[0].compact_revision, 4);
     assert!(w.stream.watch_ids().is_empty());
 }
+
+/// Goal: `is_synced` is true exactly for a watcher that has every event up to the store's
+/// revision. Method: a past-start watcher before and after catch-up, a future-start one,
+/// an unknown ID.
+#[test]
+fn is_synced_follows_catch_up() {
+    let mut world = World::new();
+    for k in 0..5 {
+        let _ = world.put("a", &format!("v{k}"));
+    }
+    let past = WatchCreateRequest {
+        key: b"a".to_vec(),
+        start_revision: 1,
+        ..Default::default()
+    };
+    let created = world.stream.create(&world.store, &past).unwrap();
+    let id = created[0].watch_id;
+    assert!(!world.stream.is_synced(&world.store, id));
+    let _ = world.drain();
+    assert!(world.stream.is_synced(&world.store, id));
+    let future = WatchCreateRequest {
+        key: b"a".to_vec(),
+        start_revision: 100,
+        ..Default::default()
+    };
+    let created = world.stream.create(&world.store, &future).unwrap();
+    assert!(!world.stream.is_synced(&world.store, created[0].watch_id));
+    assert!(!world.stream.is_synced(&world.store, 999));
+    let _ = world.put("a", "more");
+    assert!(world.stream.is_synced(&world.store, id));
+}

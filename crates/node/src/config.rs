@@ -38,6 +38,17 @@ pub struct Config {
     pub wal: WalConfig,
     /// Seed of the member's own generator (lease ids).
     pub seed: u64,
+    /// Ticks between periodic progress notifications to watchers created with
+    /// `progress_notify` (etcd: 10 minutes).
+    pub watch_progress_interval_ticks: u64,
+    /// A watcher created with `fragment` gets its events in pieces of at most this many
+    /// bytes (keys, values and previous values; at least one event per piece).
+    pub watch_fragment_bytes_max: usize,
+    /// Most expired leases the leader proposes to revoke per tick.
+    pub lease_revokes_per_tick_max: usize,
+    /// An expired lease whose revoke was proposed but not applied is proposed again after
+    /// this long (etcd: 3 s).
+    pub lease_revoke_retry_nanos: u64,
 }
 
 impl Config {
@@ -59,6 +70,10 @@ impl Config {
             mvcc: invar_mvcc::Config::default(),
             wal: WalConfig::default(),
             seed: seed ^ 0x6e6f_6465,
+            watch_progress_interval_ticks: 6_000,
+            watch_fragment_bytes_max: 1_572_864,
+            lease_revokes_per_tick_max: 100,
+            lease_revoke_retry_nanos: 3_000_000_000,
         }
     }
 
@@ -85,6 +100,14 @@ impl Config {
         }
         if self.snapshot_entries == 0 {
             return invalid("snapshot_entries must be at least 1");
+        }
+        if self.watch_progress_interval_ticks == 0 || self.watch_fragment_bytes_max == 0 {
+            return invalid(
+                "watch_progress_interval_ticks and watch_fragment_bytes_max must be at least 1",
+            );
+        }
+        if self.lease_revokes_per_tick_max == 0 {
+            return invalid("lease_revokes_per_tick_max must be at least 1");
         }
         if self.snapshot_files_kept < 2 {
             return invalid("snapshot_files_kept must be at least 2");

@@ -2,7 +2,8 @@
 
 use invar_mvcc::{
     CompactionRequest, DeleteRangeRequest, LeaseGrantRequest, LeaseRevokeRequest, PutRequest,
-    RangeRequest, RangeResponse, Request, Response, ResponseHeader, TxnRequest,
+    RangeRequest, RangeResponse, Request, Response, ResponseHeader, TxnRequest, WatchCreateRequest,
+    WatchResponse,
 };
 use invar_raft::Message;
 
@@ -23,6 +24,10 @@ impl Instant {
 /// A client's request id: unique among the requests pending on one member (the shell's
 /// choice, e.g. a counter). The reply carries it back.
 pub type RequestId = u64;
+
+/// A watch stream's id (the shell's choice: one per client gRPC watch stream). Watch IDs
+/// are per stream, as in etcd.
+pub type StreamId = u64;
 
 /// A client request.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -118,6 +123,35 @@ pub enum Event {
         /// The request.
         request: ClientRequest,
     },
+    /// Creates a watcher on `stream` (the stream is opened by its first create). The
+    /// created response comes at once (with a cancel carrying `compact_revision` when the
+    /// start revision is compacted); a watcher starting in the past gets the history in
+    /// bounded pieces over the following events, then live events as entries apply.
+    WatchCreate {
+        /// The stream.
+        stream: StreamId,
+        /// etcd's create request (`watch_id` 0 lets the stream choose).
+        request: WatchCreateRequest,
+    },
+    /// Cancels watcher `watch_id` of `stream` (nothing is answered for an unknown one, as
+    /// in etcd).
+    WatchCancel {
+        /// The stream.
+        stream: StreamId,
+        /// The watcher.
+        watch_id: i64,
+    },
+    /// On-demand progress for `stream`: a response with watch ID -1 whose header revision
+    /// is this member's applied revision, sent once every watcher of the stream is synced.
+    WatchProgress {
+        /// The stream.
+        stream: StreamId,
+    },
+    /// The client's stream is gone: its watchers are dropped, nothing is answered.
+    WatchClose {
+        /// The stream.
+        stream: StreamId,
+    },
 }
 
 /// An output of [`crate::Member::handle`], in the order it must be carried out.
@@ -132,5 +166,13 @@ pub enum Effect {
         id: RequestId,
         /// The response or why it failed.
         result: Result<ClientResponse, RequestError>,
+    },
+    /// Send this watch response on `stream`. For each watcher, events come in revision
+    /// order, and a progress notification's revision is never below an event still to come.
+    Watch {
+        /// The stream.
+        stream: StreamId,
+        /// The response (its header names this member, its term and applied revision).
+        response: WatchResponse,
     },
 }

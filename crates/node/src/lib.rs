@@ -2,8 +2,9 @@
 //! (`invar-raft`), the write-ahead log and snapshot files (`invar-storage`) and the
 //! revisioned store (`invar-mvcc`), and keeps the client requests it is waiting on.
 //!
-//! Events go in ([`Event`]: a peer message, a tick at a given time, a client request), effects
-//! come out ([`Effect`]: a message to send, a reply to a request).
+//! Events go in ([`Event`]: a peer message, a tick at a given time, a client request, a watch
+//! create/cancel/progress request), effects come out ([`Effect`]: a message to send, a reply
+//! to a request, a watch response).
 //!
 //! # What it never does
 //!
@@ -22,7 +23,7 @@
 //!    each peer message, [`Event::Request`] for each client request.
 //! 3. Carry out the returned effects in order: [`Effect::Send`] the messages (everything they
 //!    promise is already durable: the WAL was synced before they were produced), deliver
-//!    [`Effect::Reply`]s.
+//!    [`Effect::Reply`]s and [`Effect::Watch`] responses (on their stream, in order).
 //! 4. If `handle` returns an error, the member is stopped: drop it, and open it again.
 //!
 //! # Inside one event
@@ -55,6 +56,18 @@
 //!   Unanswered reads fail the same way when the leader changes, and every request fails with
 //!   [`RequestError::TimedOut`] after [`Config::request_timeout_nanos`].
 //!
+//! # Watches
+//!
+//! Served from this member's applied store (followers too), per client stream
+//! ([`StreamId`]). Each apply's events go at once to the synced watchers; a watcher that
+//! starts in the past gets the history in pieces of at most
+//! `mvcc.watch_catch_up_revisions_max` revisions, one piece per stream per event, and a
+//! start (or, while catching up, next) revision below the compact revision is canceled with
+//! the compact revision. Progress notifications (every
+//! [`Config::watch_progress_interval_ticks`] ticks to synced watchers created with
+//! `progress_notify`; on demand with [`Event::WatchProgress`] once the whole stream is
+//! synced) carry the applied revision and never precede an event at or below it.
+//!
 //! # Invariants
 //!
 //! - Nothing is sent or acknowledged before the WAL sync that makes it durable.
@@ -71,8 +84,9 @@ mod event;
 mod member;
 mod pending;
 mod ready;
+mod watch;
 
 pub use config::Config;
 pub use error::{NodeError, RequestError};
-pub use event::{ClientRequest, ClientResponse, Effect, Event, Instant, RequestId};
+pub use event::{ClientRequest, ClientResponse, Effect, Event, Instant, RequestId, StreamId};
 pub use member::{Member, member_paths};

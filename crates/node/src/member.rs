@@ -16,6 +16,7 @@ use crate::config::Config;
 use crate::error::{NodeError, RequestError};
 use crate::event::{ClientRequest, ClientResponse, Effect, Event, Instant, RequestId};
 use crate::pending::{Pending, PendingRead, PendingWrite};
+use crate::watch::WatchHub;
 
 const WAL_DIR: &str = "wal";
 const SNAP_DIR: &str = "snap";
@@ -30,6 +31,8 @@ pub struct Member<F: FileSystem> {
     pub(crate) snapshots: SnapshotStore<F>,
     pub(crate) store: Store,
     pub(crate) pending: Pending,
+    /// Client watch streams.
+    pub(crate) watches: WatchHub,
     /// Draws lease ids.
     pub(crate) rng: Prng,
     /// The latest time given by a tick. Invariant: never decreases.
@@ -106,6 +109,7 @@ impl<F: FileSystem + Clone> Member<F> {
             snapshots,
             store,
             pending: Pending::default(),
+            watches: WatchHub::default(),
             now: Instant::default(),
             next_tick: None,
             next_read_context: 1,
@@ -260,12 +264,17 @@ impl<F: FileSystem> Member<F> {
             }
             Event::Tick(now) => self.tick(now),
             Event::Request { id, request } => self.request(id, request),
+            Event::WatchCreate { stream, request } => self.watch_create(stream, &request)?,
+            Event::WatchCancel { stream, watch_id } => self.watch_cancel(stream, watch_id),
+            Event::WatchProgress { stream } => self.watch_progress(stream),
+            Event::WatchClose { stream } => self.watch_close(stream),
         }
         let mut readies = 0;
         while self.raft.has_ready() && readies < self.config.readies_per_event_max {
             self.process_ready()?;
             readies += 1;
         }
+        self.catch_up_watchers()?;
         self.maybe_snapshot()?;
         Ok(std::mem::take(&mut self.effects))
     }
@@ -287,6 +296,7 @@ impl<F: FileSystem> Member<F> {
             next = now.plus_nanos(interval);
         }
         self.next_tick = Some(next);
+        self.tick_watch_progress(u64::from(ticks));
         for id in self.pending.take_expired(now) {
             self.reply(id, Err(RequestError::TimedOut));
         }

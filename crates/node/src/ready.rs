@@ -119,7 +119,10 @@ impl<F: FileSystem> Member<F> {
         request: &Request,
     ) -> Result<Result<ClientResponse, RequestError>, NodeError> {
         match self.store.apply(index, request) {
-            Ok(applied) => Ok(Ok(ClientResponse::Applied(applied.response))),
+            Ok(applied) => {
+                self.notify_watchers(&applied.events)?;
+                Ok(Ok(ClientResponse::Applied(applied.response)))
+            }
             Err(error) if error.is_client_error() => Ok(Err(error.into())),
             Err(error) => Err(NodeError::Store(error)),
         }

@@ -7,9 +7,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
-use invar_mvcc::{HashKvRequest, PutRequest, RangeRequest};
+use invar_mvcc::{HashKvRequest, PutRequest, RangeRequest, WatchResponse};
 use invar_node::{
     ClientRequest, ClientResponse, Config, Effect, Event, Instant, Member, RequestError, RequestId,
+    StreamId,
 };
 use invar_raft::{Message, NodeId, Prng};
 use invar_storage::fs::SimFs;
@@ -39,6 +40,8 @@ pub struct Cluster {
     pub steps: u64,
     /// Members stopped by a crash point of their disk, in order (restart them yourself).
     pub crashed: Vec<NodeId>,
+    /// Watch responses by (member, stream), in the order they were emitted.
+    pub watch: BTreeMap<(NodeId, StreamId), Vec<WatchResponse>>,
 }
 
 pub fn dir() -> PathBuf {
@@ -63,6 +66,7 @@ impl Cluster {
             next_request_id: 1,
             steps: 0,
             crashed: Vec::new(),
+            watch: BTreeMap::new(),
         };
         for &id in &ids {
             let mut config = Config::new(id, &ids, rng.next_u64());
@@ -119,6 +123,9 @@ impl Cluster {
                 } => {
                     let previous = self.replies.insert(request, result);
                     assert!(previous.is_none(), "request {request} answered twice");
+                }
+                Effect::Watch { stream, response } => {
+                    self.watch.entry((id, stream)).or_default().push(response);
                 }
             }
         }

@@ -170,6 +170,8 @@ struct PartSearch<'a, M: Model> {
     state: M::State,
     /// The linearized operations, each with the state before it.
     stack: Vec<(usize, M::State)>,
+    /// Invariant: how many local operations with a known outcome are not on `stack`.
+    completed_left: usize,
     best: Vec<usize>,
     failed: Option<usize>,
     entry: usize,
@@ -183,6 +185,7 @@ impl<'a, M: Model> PartSearch<'a, M> {
             .collect();
         let entries = Entries::new(&times);
         let entry = entries.first();
+        let completed_left = part.iter().filter(|&&g| !is_unknown(&ops[g])).count();
         Self {
             model,
             ops,
@@ -193,6 +196,7 @@ impl<'a, M: Model> PartSearch<'a, M> {
             entries,
             state: model.init(),
             stack: Vec::new(),
+            completed_left,
             best: Vec::new(),
             failed: None,
             entry,
@@ -217,14 +221,8 @@ impl<'a, M: Model> PartSearch<'a, M> {
     /// budget ran out, `None` when it only paused.
     fn run(&mut self, budget: &mut Budget<'_>, steps: u64) -> Option<SearchOutcome> {
         for _ in 0..steps {
-            if self.entries.first() == NIL {
-                let linearized: Vec<usize> =
-                    self.stack.iter().map(|&(i, _)| self.part[i]).collect();
-                return Some(SearchOutcome {
-                    verdict: Verdict::Ok,
-                    linearized,
-                    failed_op: None,
-                });
+            if self.completed_left == 0 {
+                return Some(self.finished());
             }
             if budget.tick() {
                 let verdict = Verdict::Unknown(budget.exhausted_reason());
@@ -240,6 +238,32 @@ impl<'a, M: Model> PartSearch<'a, M> {
         None
     }
 
+    /// The outcome once every operation with a known outcome is linearized: the operations left
+    /// have unknown outcomes, and an operation with an unknown outcome may never have taken
+    /// effect, so the history is linearizable. The linearization reported appends, in time
+    /// order, those left that the model accepts (all of them for the register and KV models).
+    fn finished(&self) -> SearchOutcome {
+        let mut linearized: Vec<usize> = self.stack.iter().map(|&(i, _)| self.part[i]).collect();
+        let mut state = self.state.clone();
+        let mut entry = self.entries.first();
+        while entry != NIL {
+            if entry.is_multiple_of(2) {
+                let global = self.part[entry / 2];
+                let op = &self.ops[global];
+                if let Some(next) = self.model.step(&state, &op.input, op.output.as_ref()) {
+                    state = next;
+                    linearized.push(global);
+                }
+            }
+            entry = self.entries.next[entry];
+        }
+        SearchOutcome {
+            verdict: Verdict::Ok,
+            linearized,
+            failed_op: None,
+        }
+    }
+
     /// One step of the search: try to linearize the current call entry, or backtrack at a
     /// return entry. Returns an outcome only for a violation.
     fn step(&mut self) -> Option<SearchOutcome> {
@@ -248,6 +272,14 @@ impl<'a, M: Model> PartSearch<'a, M> {
         if entry.is_multiple_of(2) {
             let op = &self.ops[self.part[local]];
             if let Some(next_state) = self.model.step(&self.state, &op.input, op.output.as_ref()) {
+                // An operation with an unknown outcome that would leave the state as it is
+                // need not be tried here: any way to linearize the rest after it is also a way
+                // without it (it constrains no one's real-time order, and may never have taken
+                // effect), and that way is searched from this very point.
+                if next_state == self.state && is_unknown(op) {
+                    self.entry = self.entries.next[entry];
+                    return None;
+                }
                 set_bit(&mut self.linearized, local, true);
                 let set_hash = self.set_hash ^ set_key(local);
                 let hash = key_hash(set_hash, &next_state);
@@ -255,6 +287,9 @@ impl<'a, M: Model> PartSearch<'a, M> {
                     self.set_hash = set_hash;
                     let previous = std::mem::replace(&mut self.state, next_state);
                     self.stack.push((local, previous));
+                    if !is_unknown(op) {
+                        self.completed_left -= 1;
+                    }
                     self.entries.lift(local);
                     if self.stack.len() > self.best.len() {
                         self.best = self.stack.iter().map(|&(i, _)| i).collect();
@@ -286,6 +321,9 @@ impl<'a, M: Model> PartSearch<'a, M> {
             self.state = previous;
             self.entries.unlift(popped);
             let op = &self.ops[self.part[popped]];
+            if !is_unknown(op) {
+                self.completed_left += 1;
+            }
             if !self.model.is_read(&op.input) {
                 self.entry = self.entries.next[2 * popped];
                 return None;
@@ -320,6 +358,12 @@ fn violation<M: Model>(
         linearized: best.iter().map(|&i| part[i]).collect(),
         failed_op: Some(failed_op),
     }
+}
+
+/// Whether an operation's outcome is unknown: it never returned and its response is missing, so
+/// it may take effect at any time after its invocation, or never.
+fn is_unknown<I, O>(op: &Operation<I, O>) -> bool {
+    op.return_time.is_none() && op.output.is_none()
 }
 
 fn set_bit(bits: &mut [u64], index: usize, value: bool) {

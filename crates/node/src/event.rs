@@ -1,8 +1,9 @@
 //! What goes into a member ([`Event`]) and what comes out ([`Effect`]).
 
 use invar_mvcc::{
-    CompactionRequest, DeleteRangeRequest, LeaseGrantRequest, LeaseRevokeRequest, PutRequest,
-    RangeRequest, RangeResponse, Request, Response, ResponseHeader, TxnRequest, WatchCreateRequest,
+    CompactionRequest, DeleteRangeRequest, LeaseGrantRequest, LeaseLeasesResponse,
+    LeaseRevokeRequest, LeaseTimeToLiveRequest, LeaseTimeToLiveResponse, PutRequest, RangeRequest,
+    RangeResponse, Request, Response, ResponseHeader, TxnRequest, WatchCreateRequest,
     WatchResponse,
 };
 use invar_raft::Message;
@@ -29,6 +30,25 @@ pub type RequestId = u64;
 /// are per stream, as in etcd.
 pub type StreamId = u64;
 
+/// `etcdserverpb.LeaseKeepAliveRequest`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LeaseKeepAliveRequest {
+    /// The lease to keep alive.
+    pub id: i64,
+}
+
+/// `etcdserverpb.LeaseKeepAliveResponse`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LeaseKeepAliveResponse {
+    /// Header with the applied revision.
+    pub header: ResponseHeader,
+    /// The lease.
+    pub id: i64,
+    /// The renewed TTL in seconds; 0 when the lease does not exist or already expired (as
+    /// etcd's keep-alive stream answers).
+    pub ttl: i64,
+}
+
 /// A client request.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ClientRequest {
@@ -46,13 +66,23 @@ pub enum ClientRequest {
     LeaseGrant(LeaseGrantRequest),
     /// A LeaseRevoke, through consensus.
     LeaseRevoke(LeaseRevokeRequest),
+    /// A keep-alive: on the leader only (a follower answers "not leader"); renews the lease
+    /// from the leader's clock, nothing is logged.
+    LeaseKeepAlive(LeaseKeepAliveRequest),
+    /// A TimeToLive: on the leader only; the remaining TTL comes from the leader's clock.
+    LeaseTimeToLive(LeaseTimeToLiveRequest),
+    /// The lease ids this member knows (served locally, as etcd's LeaseLeases).
+    LeaseLeases,
 }
 
 impl ClientRequest {
     /// The store request it proposes (`None` for a Range, which is never logged).
     pub(crate) fn into_store_request(self) -> Option<Request> {
         Some(match self {
-            ClientRequest::Range(_) => return None,
+            ClientRequest::Range(_)
+            | ClientRequest::LeaseKeepAlive(_)
+            | ClientRequest::LeaseTimeToLive(_)
+            | ClientRequest::LeaseLeases => return None,
             ClientRequest::Put(req) => Request::Put(req),
             ClientRequest::DeleteRange(req) => Request::DeleteRange(req),
             ClientRequest::Txn(req) => Request::Txn(req),
@@ -70,6 +100,12 @@ pub enum ClientResponse {
     Range(RangeResponse),
     /// To any request that went through consensus.
     Applied(Response),
+    /// To a LeaseKeepAlive.
+    LeaseKeepAlive(LeaseKeepAliveResponse),
+    /// To a LeaseTimeToLive.
+    LeaseTimeToLive(LeaseTimeToLiveResponse),
+    /// To a LeaseLeases.
+    LeaseLeases(LeaseLeasesResponse),
 }
 
 impl ClientResponse {
@@ -78,6 +114,9 @@ impl ClientResponse {
         match self {
             ClientResponse::Range(response) => &response.header,
             ClientResponse::Applied(response) => response_header(response),
+            ClientResponse::LeaseKeepAlive(response) => &response.header,
+            ClientResponse::LeaseTimeToLive(response) => &response.header,
+            ClientResponse::LeaseLeases(response) => &response.header,
         }
     }
 
@@ -93,6 +132,9 @@ impl ClientResponse {
                 Response::LeaseRevoke(r) => &mut r.header,
                 Response::LeaseCheckpoint(header) => header,
             },
+            ClientResponse::LeaseKeepAlive(response) => &mut response.header,
+            ClientResponse::LeaseTimeToLive(response) => &mut response.header,
+            ClientResponse::LeaseLeases(response) => &mut response.header,
         }
     }
 }

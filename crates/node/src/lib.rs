@@ -49,6 +49,10 @@
 //!   [`RequestError::NotLeader`] with the leader it knows and does not forward**, so that a
 //!   request is never proposed twice behind the client's back; the client (or the server
 //!   shell) retries on the leader.
+//! - LeaseKeepAlive and LeaseTimeToLive are answered by the leader at once from its clock
+//!   (a follower answers [`RequestError::NotLeader`]); LeaseLeases is served locally. Lease
+//!   expiry is decided by the leader's clock only and revoked through consensus (a proposed
+//!   LeaseRevoke); a new leader renews every lease's TTL from its own clock (see `lease.rs`).
 //! - A write is answered when the entry at its index is applied and is the one it proposed
 //!   (same member, request id and term). If another entry takes its index, or this member
 //!   stops leading first, it fails with [`RequestError::LeaderChanged`] ("etcdserver: leader
@@ -81,6 +85,7 @@ pub mod codec;
 mod config;
 mod error;
 mod event;
+mod lease;
 mod member;
 mod pending;
 mod ready;
@@ -88,5 +93,8 @@ mod watch;
 
 pub use config::Config;
 pub use error::{NodeError, RequestError};
-pub use event::{ClientRequest, ClientResponse, Effect, Event, Instant, RequestId, StreamId};
+pub use event::{
+    ClientRequest, ClientResponse, Effect, Event, Instant, LeaseKeepAliveRequest,
+    LeaseKeepAliveResponse, RequestId, StreamId,
+};
 pub use member::{Member, member_paths};

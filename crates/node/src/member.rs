@@ -15,6 +15,7 @@ use crate::codec::{self, Proposal};
 use crate::config::Config;
 use crate::error::{NodeError, RequestError};
 use crate::event::{ClientRequest, ClientResponse, Effect, Event, Instant, RequestId};
+use crate::lease::Lessor;
 use crate::pending::{Pending, PendingRead, PendingWrite};
 use crate::watch::WatchHub;
 
@@ -31,6 +32,8 @@ pub struct Member<F: FileSystem> {
     pub(crate) snapshots: SnapshotStore<F>,
     pub(crate) store: Store,
     pub(crate) pending: Pending,
+    /// Lease expiry by this member's clock, while it leads.
+    pub(crate) lessor: Lessor,
     /// Client watch streams.
     pub(crate) watches: WatchHub,
     /// Draws lease ids.
@@ -109,6 +112,7 @@ impl<F: FileSystem + Clone> Member<F> {
             snapshots,
             store,
             pending: Pending::default(),
+            lessor: Lessor::default(),
             watches: WatchHub::default(),
             now: Instant::default(),
             next_tick: None,
@@ -274,6 +278,7 @@ impl<F: FileSystem> Member<F> {
             self.process_ready()?;
             readies += 1;
         }
+        self.lessor_follow_role()?;
         self.catch_up_watchers()?;
         self.maybe_snapshot()?;
         Ok(std::mem::take(&mut self.effects))
@@ -297,6 +302,7 @@ impl<F: FileSystem> Member<F> {
         }
         self.next_tick = Some(next);
         self.tick_watch_progress(u64::from(ticks));
+        self.expire_leases();
         for id in self.pending.take_expired(now) {
             self.reply(id, Err(RequestError::TimedOut));
         }
@@ -337,6 +343,18 @@ impl<F: FileSystem> Member<F> {
                 self.reply(id, result);
             }
             ClientRequest::Range(range) => self.read_index(id, range),
+            ClientRequest::LeaseKeepAlive(keep_alive) => {
+                let result = self.lease_keep_alive(keep_alive);
+                self.reply(id, result);
+            }
+            ClientRequest::LeaseTimeToLive(time_to_live) => {
+                let result = self.lease_time_to_live(&time_to_live);
+                self.reply(id, result);
+            }
+            ClientRequest::LeaseLeases => {
+                let result = self.lease_leases();
+                self.reply(id, result);
+            }
             ClientRequest::LeaseGrant(mut grant) => {
                 if grant.id == 0 {
                     grant.id = self.fresh_lease_id();

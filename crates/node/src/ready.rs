@@ -1,7 +1,7 @@
 //! Carrying out one raft `Ready` (persist, send, restore, apply, read, advance) and taking
 //! raft snapshots when the log grows.
 
-use invar_mvcc::Request;
+use invar_mvcc::{Request, Response};
 use invar_raft::{Entry, EntryKind, Index, Ready, Role, Snapshot};
 use invar_storage::fs::FileSystem;
 
@@ -106,6 +106,13 @@ impl<F: FileSystem> Member<F> {
             reason: error.to_string(),
         })?;
         let result = self.apply_request(entry.index, &proposal.request)?;
+        match (&proposal.request, &result) {
+            (Request::LeaseGrant(_), Ok(ClientResponse::Applied(Response::LeaseGrant(grant)))) => {
+                self.lease_granted(grant.id, grant.ttl);
+            }
+            (Request::LeaseRevoke(revoke), _) => self.lease_gone(revoke.id),
+            _ => {}
+        }
         let ours = proposal.member == self.raft.id();
         let mine = ours.then_some((proposal.request_id, entry.term, result));
         self.fail_writes_through(entry.index, mine);

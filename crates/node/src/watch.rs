@@ -20,8 +20,9 @@ use crate::member::Member;
 #[derive(Debug, Default)]
 struct Stream {
     watchers: WatchStream,
-    /// Watchers created with `progress_notify`.
-    progress_notify: BTreeSet<i64>,
+    /// Watchers created with `progress_notify`, each with whether it got no events since
+    /// the last periodic round (etcd sends periodic progress only to quiet watchers).
+    progress_notify: BTreeMap<i64, bool>,
     /// Watchers created with `fragment`.
     fragment: BTreeSet<i64>,
     /// An on-demand progress request waits for every watcher to be synced.
@@ -109,12 +110,15 @@ impl<F: FileSystem> Member<F> {
         response.header.cluster_id = self.config.cluster_id;
         response.header.member_id = self.raft.id();
         response.header.raft_term = self.raft.term();
-        let fragment = !response.events.is_empty()
-            && self
-                .watches
-                .streams
-                .get(&stream)
-                .is_some_and(|s| s.fragment.contains(&response.watch_id));
+        let mut fragment = false;
+        if !response.events.is_empty()
+            && let Some(state) = self.watches.streams.get_mut(&stream)
+        {
+            fragment = state.fragment.contains(&response.watch_id);
+            if let Some(quiet) = state.progress_notify.get_mut(&response.watch_id) {
+                *quiet = false;
+            }
+        }
         let pieces = if fragment {
             fragments(response, self.config.watch_fragment_bytes_max)
         } else {
@@ -152,7 +156,7 @@ impl<F: FileSystem> Member<F> {
         {
             let id = created.watch_id;
             if request.progress_notify {
-                state.progress_notify.insert(id);
+                state.progress_notify.insert(id, true);
             }
             if request.fragment {
                 state.fragment.insert(id);
@@ -239,8 +243,9 @@ impl<F: FileSystem> Member<F> {
     }
 
     /// Counts a tick; every `watch_progress_interval_ticks` ticks, each synced watcher
-    /// created with `progress_notify` gets a progress notification (its own watch ID, the
-    /// applied revision), as etcd's periodic progress does.
+    /// created with `progress_notify` that got no events since the last round gets a
+    /// progress notification (its own watch ID, the applied revision), as etcd's periodic
+    /// progress does.
     pub(crate) fn tick_watch_progress(&mut self, ticks: u64) {
         self.watches.ticks_since_progress += ticks;
         if self.watches.ticks_since_progress < self.config.watch_progress_interval_ticks {
@@ -249,9 +254,10 @@ impl<F: FileSystem> Member<F> {
         self.watches.ticks_since_progress = 0;
         let revision = self.store.revision();
         let mut out = Vec::new();
-        for (stream, state) in &self.watches.streams {
-            for &watch_id in &state.progress_notify {
-                if state.watchers.is_synced(&self.store, watch_id) {
+        for (stream, state) in &mut self.watches.streams {
+            for (&watch_id, quiet) in &mut state.progress_notify {
+                let was_quiet = std::mem::replace(quiet, true);
+                if was_quiet && state.watchers.is_synced(&self.store, watch_id) {
                     let response = WatchResponse {
                         header: ResponseHeader {
                             revision,

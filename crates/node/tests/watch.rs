@@ -208,20 +208,23 @@ fn compacted_start_revision_is_canceled() {
 
 /// Goal: progress notifications (periodic with progress_notify, and on demand) never come
 /// before an event at or below their revision, and carry the member's applied revision.
-/// Method: a watch from revision 1 (catching up in pieces of 2) with progress every 2
-/// ticks on a follower and on the leader, progress requests and puts interleaved; then
+/// Method: a watch from revision 1 (catching up one revision per event through a history
+/// of mostly other keys) with progress every tick on a follower and on the leader, progress requests and puts interleaved; then
 /// check every stream's order.
 #[test]
 fn progress_never_precedes_events_at_or_below_it() {
     let mut cluster = Cluster::new(3, 53, |config| {
-        config.mvcc.watch_catch_up_revisions_max = 2;
-        config.watch_progress_interval_ticks = 2;
+        config.mvcc.watch_catch_up_revisions_max = 1;
+        config.watch_progress_interval_ticks = 1;
     });
     let leader = cluster.wait_for_leader();
     let follower = follower_of(&cluster, leader);
-    for k in 0..20 {
+    // Mostly keys outside the watched prefix: catch-up pieces are often empty, so the
+    // watcher is quiet (no events) while still behind, when progress must wait.
+    for k in 0..150 {
+        let key = if k % 25 == 0 { "k0" } else { "z" };
         cluster
-            .call(leader, put(&format!("k{}", k % 5), &format!("v{k}")))
+            .call(leader, put(key, &format!("v{k}")))
             .expect("put");
     }
     for member in [leader, follower] {
@@ -242,6 +245,12 @@ fn progress_never_precedes_events_at_or_below_it() {
         }
     }
     cluster.settle();
+    cluster.run_until(100_000, "both watchers caught up", |c| {
+        [leader, follower].iter().all(|&m| {
+            let last = events(c, m, 9).last().map(|e| e.kv.mod_revision);
+            last == Some(c.member(m).store().revision())
+        })
+    });
     for _ in 0..200 {
         cluster.step();
     }
@@ -280,4 +289,113 @@ fn progress_never_precedes_events_at_or_below_it() {
         assert!(last.events.is_empty(), "progress after the last event");
         assert_eq!(last.header.revision, revision);
     }
+}
+
+/// Goal: filters, cancel and stream close behave as in etcd: a NoPut watcher sees only
+/// deletes, a canceled watcher gets a canceled response and nothing after it, canceling an
+/// unknown ID answers nothing, a closed stream's watchers are gone, and a fragmenting
+/// watcher gets a large revision in pieces. Method: three watchers on one member, writes
+/// through the leader.
+#[test]
+fn filters_cancel_close_and_fragments() {
+    let mut cluster = Cluster::new(3, 59, |config| {
+        config.watch_fragment_bytes_max = 64;
+    });
+    let leader = cluster.wait_for_leader();
+    let member = follower_of(&cluster, leader);
+    let mut no_put = prefix("k");
+    no_put.filters = vec![invar_mvcc::FilterType::NoPut];
+    watch(&mut cluster, member, 1, no_put);
+    watch(&mut cluster, member, 1, prefix("k"));
+    let mut fragmenting = prefix("k");
+    fragmenting.fragment = true;
+    watch(&mut cluster, member, 2, fragmenting);
+    assert_eq!(cluster.member(member).watchers(), 3);
+    let ids: Vec<i64> = responses(&cluster, member, 1)
+        .iter()
+        .map(|r| r.watch_id)
+        .collect();
+    assert_eq!(ids, [0, 1]);
+    cluster.call(leader, put("k1", "a")).expect("put");
+    cluster.call(leader, put("k2", "b")).expect("put");
+    cluster.call(leader, delete("k1")).expect("delete");
+    // One revision with many events: a delete of the range with 6 keys.
+    for k in 0..6 {
+        cluster
+            .call(leader, put(&format!("k{k}"), &"x".repeat(20)))
+            .expect("put");
+    }
+    let range_delete = ClientRequest::DeleteRange(DeleteRangeRequest {
+        key: b"k".to_vec(),
+        range_end: b"l".to_vec(),
+        ..Default::default()
+    });
+    cluster.call(leader, range_delete).expect("delete range");
+    cluster.settle();
+    let deletes_only: Vec<Event> = of(&cluster, member, 0)
+        .into_iter()
+        .flat_map(|r| r.events)
+        .collect();
+    assert!(deletes_only.iter().all(|e| e.r#type == EventType::Delete));
+    assert_eq!(deletes_only.len(), 7);
+    assert_eq!(
+        of(&cluster, member, 1)
+            .iter()
+            .map(|r| r.events.len())
+            .sum::<usize>(),
+        15
+    );
+    let pieces: Vec<WatchResponse> = responses(&cluster, member, 2)
+        .into_iter()
+        .filter(|r| r.events.first().is_some_and(|e| e.kv.mod_revision == 10))
+        .collect();
+    assert!(pieces.len() > 1, "the 6-key delete in fragments");
+    assert_eq!(pieces.iter().map(|p| p.events.len()).sum::<usize>(), 6);
+    assert!(pieces[..pieces.len() - 1].iter().all(|p| p.fragment));
+    assert!(!pieces[pieces.len() - 1].fragment);
+    // Cancel watcher 1; unknown ID 9 answers nothing; close stream 2.
+    let before = responses(&cluster, member, 1).len();
+    cluster.feed(
+        member,
+        NodeEvent::WatchCancel {
+            stream: 1,
+            watch_id: 1,
+        },
+    );
+    cluster.feed(
+        member,
+        NodeEvent::WatchCancel {
+            stream: 1,
+            watch_id: 9,
+        },
+    );
+    cluster.feed(member, NodeEvent::WatchClose { stream: 2 });
+    let after = responses(&cluster, member, 1);
+    assert_eq!(after.len(), before + 1);
+    assert!(after[before].canceled && after[before].watch_id == 1);
+    assert_eq!(cluster.member(member).watchers(), 1);
+    let stream_2 = responses(&cluster, member, 2).len();
+    cluster.call(leader, put("k1", "again")).expect("put");
+    cluster.call(leader, delete("k1")).expect("delete");
+    cluster.settle();
+    assert_eq!(
+        of(&cluster, member, 1).last().map(|r| r.canceled),
+        Some(true)
+    );
+    assert_eq!(responses(&cluster, member, 2).len(), stream_2);
+    assert_eq!(
+        of(&cluster, member, 0)
+            .iter()
+            .map(|r| r.events.len())
+            .sum::<usize>(),
+        8
+    );
+}
+
+/// The responses to watcher `id` of stream 1 on `member`, without its created response.
+fn of(cluster: &Cluster, member: NodeId, id: i64) -> Vec<WatchResponse> {
+    responses(cluster, member, 1)
+        .into_iter()
+        .filter(|r| r.watch_id == id && !r.created)
+        .collect()
 }

@@ -9,6 +9,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::ParseError;
 
+mod request_de;
+
 /// The format version this crate reads and writes.
 pub const FORMAT_VERSION: u32 = 1;
 
@@ -84,8 +86,9 @@ pub struct Compare {
 }
 
 /// A request, as etcd's v3 API.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "op", rename_all = "snake_case", deny_unknown_fields)]
+// Deserialize is written by hand (`request_de`): the derived one buffers every object.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
 pub enum Request {
     /// `Range`.
     Range {

@@ -381,7 +381,7 @@ fn check(history: &History) -> Verdict {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(1000))]
+    #![proptest_config(ProptestConfig::with_cases(3000))]
 
     #[test]
     fn generated_histories_are_ok_and_mutated_ones_are_violations(seed in any::<u64>()) {

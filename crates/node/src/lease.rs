@@ -64,7 +64,9 @@ impl<F: FileSystem> Member<F> {
 
     /// Promotes or demotes the lessor to match the role (after every event).
     pub(crate) fn lessor_follow_role(&mut self) -> Result<(), NodeError> {
-        let leading = self.is_leader();
+        // Before its first tick a (restarted) member does not know the time: it promotes
+        // on that tick, so no lease is timed from a zero clock.
+        let leading = self.is_leader() && self.next_tick.is_some();
         if leading == self.lessor.primary {
             return Ok(());
         }

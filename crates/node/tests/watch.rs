@@ -399,3 +399,82 @@ fn of(cluster: &Cluster, member: NodeId, id: i64) -> Vec<WatchResponse> {
         .filter(|r| r.watch_id == id && !r.created)
         .collect()
 }
+
+/// Goal: a watcher on a member that catches up by a leader's snapshot misses nothing: the
+/// revisions the snapshot skipped come from history, in order, then the live ones; when
+/// the snapshot also compacted its next revision, it is canceled with the compact revision.
+/// Method: watch on a follower, cut it, 60 puts (snapshot every 20 entries), heal, 5 more
+/// puts; then cut it again, puts and a compaction, heal.
+#[test]
+fn watcher_on_member_installing_a_snapshot_misses_nothing() {
+    let mut cluster = Cluster::new(3, 61, |config| {
+        config.snapshot_entries = 20;
+        config.snapshot_keep_entries = 5;
+        config.mvcc.watch_catch_up_revisions_max = 7;
+    });
+    let leader = cluster.wait_for_leader();
+    let lagging = follower_of(&cluster, leader);
+    cluster.call(leader, put("a", "0")).expect("put");
+    cluster.settle();
+    watch(&mut cluster, lagging, 1, prefix("k"));
+    cluster.cut.insert(lagging);
+    let mut expected = Vec::new();
+    for k in 0..60 {
+        let key = if k % 3 == 0 {
+            "z".to_string()
+        } else {
+            format!("k{}", k % 4)
+        };
+        let response = cluster
+            .call(leader, put(&key, &format!("v{k}")))
+            .expect("put");
+        if key.starts_with('k') {
+            expected.push(response.header().revision);
+        }
+    }
+    let applied_before = cluster.member(lagging).applied_index();
+    cluster.cut.clear();
+    cluster.settle();
+    assert!(cluster.member(lagging).snapshot_index() > applied_before);
+    for k in 60..65 {
+        let response = cluster
+            .call(leader, put(&format!("k{}", k % 4), &format!("v{k}")))
+            .expect("put");
+        expected.push(response.header().revision);
+    }
+    cluster.settle();
+    cluster.run_until(10_000, "caught up", |c| {
+        events(c, lagging, 1).len() == expected.len()
+    });
+    let got: Vec<i64> = events(&cluster, lagging, 1)
+        .iter()
+        .map(|e| e.kv.mod_revision)
+        .collect();
+    assert_eq!(got, expected);
+    // Again, with a compaction past the watcher's next revision inside the snapshot.
+    cluster.cut.insert(lagging);
+    for k in 0..30 {
+        cluster
+            .call(leader, put(&format!("k{}", k % 4), "again"))
+            .expect("put");
+    }
+    let revision = cluster.member(leader).store().revision();
+    let compact = ClientRequest::Compact(CompactionRequest {
+        revision,
+        physical: false,
+    });
+    cluster.call(leader, compact).expect("compact");
+    for k in 0..30 {
+        cluster
+            .call(leader, put("z", &format!("{k}")))
+            .expect("put");
+    }
+    let applied_before = cluster.member(lagging).applied_index();
+    cluster.cut.clear();
+    cluster.settle();
+    assert!(cluster.member(lagging).snapshot_index() > applied_before);
+    cluster.run_until(10_000, "canceled", |c| c.member(lagging).watchers() == 0);
+    let last = responses(&cluster, lagging, 1).pop().expect("responses");
+    assert!(last.canceled);
+    assert_eq!(last.compact_revision, revision);
+}

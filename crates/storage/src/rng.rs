@@ -1,27 +1,29 @@
-//! A small seeded generator (SplitMix64): the crate's only source of randomness.
+//! A small seeded generator: the crate's only source of randomness.
 //!
 //! The simulated disk draws every choice from one of these, so a seed replays a run bit for
-//! bit. It is not cryptographic and needs no dependency.
+//! bit. The bits come from the consensus core's SplitMix64 ([`invar_raft::Prng`]); this type
+//! adds the bounded draws the disk model uses (multiply-shift, not modulo, so its streams stay
+//! what they were when its tests were written).
 
-/// SplitMix64 (Steele, Lea, Flood 2014): a 64-bit state stepped by a constant and mixed.
+use invar_raft::Prng;
+
+/// SplitMix64 (Steele, Lea, Flood 2014) with multiply-shift bounded draws.
 #[derive(Clone, Debug)]
 pub struct SplitMix64 {
-    state: u64,
+    bits: Prng,
 }
 
 impl SplitMix64 {
     /// A generator that starts from `seed`.
     pub fn new(seed: u64) -> SplitMix64 {
-        SplitMix64 { state: seed }
+        SplitMix64 {
+            bits: Prng::new(seed),
+        }
     }
 
     /// The next 64 random bits.
     pub fn next_u64(&mut self) -> u64 {
-        self.state = self.state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
+        self.bits.next_u64()
     }
 
     /// A value in `0..bound` (`0` when `bound` is 0). Multiply-shift: negligible bias for the

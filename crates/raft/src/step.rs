@@ -315,31 +315,22 @@ impl Raft {
     ) {
         let committed = self.log.committed();
         if prev_index < committed {
-            self.send(
-                from,
-                MessageBody::AppendResponse {
-                    index: committed,
-                    reject: None,
-                },
-            );
+            self.acknowledge(from, committed);
             return;
         }
-        let body = match self
+        if let Some(last_new_index) = self
             .log
             .maybe_append(prev_index, prev_term, commit, entries)
         {
-            Some(last_new_index) => MessageBody::AppendResponse {
-                index: last_new_index,
-                reject: None,
-            },
-            None => {
-                let probe = prev_index.min(self.log.last_index());
-                let (index, term) = self.log.find_conflict_by_term(probe, prev_term);
-                MessageBody::AppendResponse {
-                    index: prev_index,
-                    reject: Some(RejectHint { index, term }),
-                }
-            }
+            self.acknowledge(from, last_new_index);
+            return;
+        }
+        // Rejected: hint where the logs may agree, skipping a whole term per round trip.
+        let probe = prev_index.min(self.log.last_index());
+        let (index, term) = self.log.find_conflict_by_term(probe, prev_term);
+        let body = MessageBody::AppendResponse {
+            index: prev_index,
+            reject: Some(RejectHint { index, term }),
         };
         self.send(from, body);
     }
@@ -347,14 +338,7 @@ impl Raft {
     fn handle_snapshot(&mut self, from: NodeId, snapshot: Snapshot) {
         let (index, term) = (snapshot.meta.index, snapshot.meta.term);
         if index <= self.log.committed() {
-            let committed = self.log.committed();
-            self.send(
-                from,
-                MessageBody::AppendResponse {
-                    index: committed,
-                    reject: None,
-                },
-            );
+            self.acknowledge(from, self.log.committed());
             return;
         }
         if self.log.match_term(index, term) {
@@ -365,13 +349,16 @@ impl Raft {
             self.tracker.conf = snapshot.meta.conf_state.clone();
             self.log.restore(snapshot);
         }
-        self.send(
-            from,
-            MessageBody::AppendResponse {
-                index,
-                reject: None,
-            },
-        );
+        self.acknowledge(from, index);
+    }
+
+    /// Tells the leader that this log matches its own up to `index`.
+    fn acknowledge(&mut self, leader: NodeId, index: Index) {
+        let body = MessageBody::AppendResponse {
+            index,
+            reject: None,
+        };
+        self.send(leader, body);
     }
 
     fn handle_append_response(&mut self, from: NodeId, index: Index, reject: Option<RejectHint>) {

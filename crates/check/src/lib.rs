@@ -48,6 +48,7 @@ pub mod format;
 pub mod html;
 pub mod jepsen;
 pub mod linearizability;
+mod probe_map;
 pub mod report;
 pub mod verdict;
 pub mod watch;

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use crate::format::{History, KeyValue, OpRecord, Request, Response};
+use crate::probe_map::ProbeMap;
 
 /// Errors after which etcd definitely did not apply the request.
 const DEFINITE_ERRORS: &[&str] = &[
@@ -169,7 +170,9 @@ pub fn put_values<'a>(request: &'a Request, out: &mut Vec<(&'a str, &'a str)>) {
 /// For each op index, the revisions at which reads and watches saw one of its unique put values.
 #[must_use]
 pub fn revealed_revisions(history: &History) -> BTreeMap<usize, Vec<(i64, String)>> {
-    let mut writers: BTreeMap<(&str, &str), Vec<usize>> = BTreeMap::new();
+    // Only probed below, never iterated.
+    let mut writers: ProbeMap<(&str, &str), Vec<usize>> =
+        ProbeMap::with_capacity_and_hasher(history.ops.len(), Default::default());
     for (i, (_, op)) in history.ops.iter().enumerate() {
         let mut values = Vec::new();
         put_values(&op.request, &mut values);
@@ -180,18 +183,17 @@ pub fn revealed_revisions(history: &History) -> BTreeMap<usize, Vec<(i64, String
         }
     }
     let mut seen: BTreeMap<usize, Vec<(i64, String)>> = BTreeMap::new();
+    // What is already in `seen`; only probed.
+    let mut noted: ProbeMap<(usize, i64, &str, &str), ()> = ProbeMap::default();
     for kv in observed_kvs(history) {
         if let Some(ops) = writers.get(&(kv.key.as_str(), kv.value.as_str()))
             && ops.len() == 1
+            && noted
+                .insert((ops[0], kv.mod_revision, &kv.key, &kv.value), ())
+                .is_none()
         {
             let entry = seen.entry(ops[0]).or_default();
-            let what = format!("{}={:?}", kv.key, kv.value);
-            if !entry
-                .iter()
-                .any(|(r, w)| *r == kv.mod_revision && *w == what)
-            {
-                entry.push((kv.mod_revision, what));
-            }
+            entry.push((kv.mod_revision, format!("{}={:?}", kv.key, kv.value)));
         }
     }
     seen

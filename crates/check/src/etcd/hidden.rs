@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use super::Context;
 use super::classify::{Class, put_values};
 use crate::format::{History, Request};
+use crate::probe_map::ProbeMap;
 
 /// What the pruning needs, computed once per history.
 #[derive(Debug, Default)]
@@ -26,7 +27,9 @@ pub(super) struct Hidden {
 impl Hidden {
     pub(super) fn new(ctx: &Context<'_>, history: &History) -> Self {
         let mut hidden = Hidden::default();
-        let mut counts: BTreeMap<(&str, &str), usize> = BTreeMap::new();
+        // Only probed below, never iterated.
+        let mut counts: ProbeMap<(&str, &str), usize> =
+            ProbeMap::with_capacity_and_hasher(history.ops.len(), Default::default());
         for (_, op) in &history.ops {
             let mut values = Vec::new();
             put_values(&op.request, &mut values);

@@ -30,6 +30,7 @@ use store::Store;
 
 use crate::budget::Budget;
 use crate::format::{EventType, History, OpRecord, Request};
+use crate::probe_map::ProbeMap;
 use crate::verdict::{Verdict, Violation};
 
 /// What the etcd checker found.
@@ -62,6 +63,10 @@ pub fn check_etcd(history: &History, budget: &mut Budget<'_>) -> EtcdOutcome {
             };
             let seen = ctx.watched.entry(event.kv.mod_revision).or_default();
             seen.push((event.kv.key.clone(), value));
+            if let Some(prev) = &event.prev_kv {
+                let before = ctx.watched_prev.entry(event.kv.mod_revision).or_default();
+                before.push((event.kv.key.clone(), prev.clone()));
+            }
         }
     }
     let result = ctx
@@ -119,6 +124,9 @@ struct Context<'a> {
     /// strict pass the replay must agree with them; the loose pass ignores them (so that a watch
     /// that lies is reported by the watch checker, not as a linearizability violation).
     watched: BTreeMap<i64, Vec<(String, Option<crate::format::KeyValue>)>>,
+    /// The prev_kvs watch events show at each revision: (key, kv just before that revision). In
+    /// the strict pass the replay's state before the revision must agree with them.
+    watched_prev: BTreeMap<i64, Vec<(String, crate::format::KeyValue)>>,
 }
 
 impl<'a> Context<'a> {
@@ -136,6 +144,7 @@ impl<'a> Context<'a> {
             max_rev: 1,
             linearized: Vec::new(),
             watched: BTreeMap::new(),
+            watched_prev: BTreeMap::new(),
         }
     }
 
@@ -383,7 +392,9 @@ impl<'a> Context<'a> {
     /// of its mod revision when that write is known. Cheap, and it spares the replay a hopeless
     /// search over unknown writes for a value that nothing could have produced.
     fn check_provenance(&self, history: &History) -> Result<(), Violation> {
-        let mut writes: BTreeMap<(&str, &str), Vec<usize>> = BTreeMap::new();
+        // Only probed below, never iterated.
+        let mut writes: ProbeMap<(&str, &str), Vec<usize>> =
+            ProbeMap::with_capacity_and_hasher(self.ops.len(), Default::default());
         let mut keep_value: BTreeSet<&str> = BTreeSet::new();
         for (i, op) in self.ops.iter().enumerate() {
             if self.classes[i] == Class::Skip {
@@ -401,19 +412,22 @@ impl<'a> Context<'a> {
             if kv.value.is_empty() || keep_value.contains(kv.key.as_str()) {
                 continue;
             }
-            let shown = format!(
-                "{}={:?} at mod revision {}",
-                kv.key, kv.value, kv.mod_revision
-            );
+            let shown = || {
+                format!(
+                    "{}={:?} at mod revision {}",
+                    kv.key, kv.value, kv.mod_revision
+                )
+            };
             let Some(writers) = writes.get(&(kv.key.as_str(), kv.value.as_str())) else {
-                let what = format!("a response shows {shown}, a value that no write wrote");
+                let what = format!("a response shows {}, a value that no write wrote", shown());
                 return Err(Violation::new("linearizability", what, None));
             };
             if let Some(&w) = self.writers.get(&kv.mod_revision)
                 && !writers.contains(&w)
             {
                 let what = format!(
-                    "a response shows {shown}, but that revision was written by {}, which does not write it",
+                    "a response shows {}, but that revision was written by {}, which does not write it",
+                    shown(),
                     self.describe(w)
                 );
                 return Err(Violation::new("linearizability", what, Some(w)));

@@ -147,6 +147,13 @@ impl Context<'_> {
 
     /// In the strict pass: the watch events at `rev` must show what the replay wrote.
     fn check_watched(&self, store: &Store, rev: i64) -> Result<(), Violation> {
+        for (key, prev) in self.watched_prev.get(&rev).into_iter().flatten() {
+            if store.get(key, rev - 1) != Some(prev) {
+                let what =
+                    format!("a watch event at revision {rev} shows {key:?} before it as {prev:?}");
+                return Err(Violation::new("watch", what, None));
+            }
+        }
         let Some(seen) = self.watched.get(&rev) else {
             return Ok(());
         };

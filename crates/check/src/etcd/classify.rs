@@ -169,7 +169,7 @@ pub fn put_values<'a>(request: &'a Request, out: &mut Vec<(&'a str, &'a str)>) {
 
 /// For each op index, the revisions at which reads and watches saw one of its unique put values.
 #[must_use]
-pub fn revealed_revisions(history: &History) -> BTreeMap<usize, Vec<(i64, String)>> {
+pub fn revealed_revisions(history: &History) -> BTreeMap<usize, Vec<(i64, &KeyValue)>> {
     // Only probed below, never iterated.
     let mut writers: ProbeMap<(&str, &str), Vec<usize>> =
         ProbeMap::with_capacity_and_hasher(history.ops.len(), Default::default());
@@ -182,7 +182,7 @@ pub fn revealed_revisions(history: &History) -> BTreeMap<usize, Vec<(i64, String
             writers.entry(kv).or_default().push(i);
         }
     }
-    let mut seen: BTreeMap<usize, Vec<(i64, String)>> = BTreeMap::new();
+    let mut seen: BTreeMap<usize, Vec<(i64, &KeyValue)>> = BTreeMap::new();
     // What is already in `seen`; only probed.
     let mut noted: ProbeMap<(usize, i64, &str, &str), ()> = ProbeMap::default();
     for kv in observed_kvs(history) {
@@ -193,7 +193,7 @@ pub fn revealed_revisions(history: &History) -> BTreeMap<usize, Vec<(i64, String
                 .is_none()
         {
             let entry = seen.entry(ops[0]).or_default();
-            entry.push((kv.mod_revision, format!("{}={:?}", kv.key, kv.value)));
+            entry.push((kv.mod_revision, kv));
         }
     }
     seen

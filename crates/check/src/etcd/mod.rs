@@ -239,23 +239,28 @@ impl<'a> Context<'a> {
     }
 
     fn reveal_unknown(&mut self, history: &History) -> Result<(), Violation> {
+        let shown = |kv: &crate::format::KeyValue| format!("{}={:?}", kv.key, kv.value);
         for (i, seen) in revealed_revisions(history) {
-            let mut revs: BTreeSet<i64> = seen.iter().map(|(r, _)| *r).collect();
-            if let Class::Writer { rev } = self.classes[i] {
-                revs.insert(rev);
-            }
-            if revs.len() > 1 {
+            let claimed = match self.classes[i] {
+                Class::Writer { rev } => Some(rev),
+                _ => None,
+            };
+            let first = claimed.or_else(|| seen.first().map(|(r, _)| *r));
+            let Some(rev) = first else { continue };
+            if seen.iter().any(|(r, _)| *r != rev) {
+                let mut revs: BTreeSet<i64> = seen.iter().map(|(r, _)| *r).collect();
+                revs.extend(claimed);
+                let seen: Vec<(i64, String)> = seen.iter().map(|(r, kv)| (*r, shown(kv))).collect();
                 let what = format!(
                     "took effect more than once: at revisions {revs:?} (acknowledged or seen: {seen:?})"
                 );
                 return Err(self.violation(i, what));
             }
-            let Some(&rev) = revs.first() else { continue };
             match self.classes[i] {
                 Class::Writer { rev: claimed } if claimed != rev => {
                     let what = format!(
                         "acknowledged at revision {claimed} but {} was seen written at revision {rev}",
-                        seen[0].1
+                        shown(seen[0].1)
                     );
                     return Err(self.violation(i, what));
                 }
@@ -266,7 +271,7 @@ impl<'a> Context<'a> {
                 Class::Skip | Class::Reader { .. } => {
                     let what = format!(
                         "failed or wrote nothing, yet {} was seen written at revision {rev}",
-                        seen[0].1
+                        shown(seen[0].1)
                     );
                     return Err(self.violation(i, what));
                 }

@@ -778,3 +778,30 @@ fn one_ready_hands_out_a_bounded_amount_of_committed_entries() {
     );
     assert_eq!(raft.applied(), first + 9);
 }
+
+/// Regression (found by the randomized harness): appends lost while the in-flight window was
+/// full wedged the follower forever, because nothing acknowledged them and nothing more was
+/// sent. A heartbeat response now frees one slot, the next append reveals the gap, and the
+/// leader goes back to probing.
+#[test]
+fn lost_appends_with_a_full_window_do_not_wedge_the_follower() {
+    let mut network = Network::with_config(&[1, 2, 3], |c| {
+        c.inflight_messages_max = 2;
+    });
+    elect(&mut network, 1);
+    // Leave the replicate state's window full of appends that never arrive.
+    network.process();
+    network.in_flight.clear();
+    for k in 0..6u8 {
+        network.raft_mut(1).propose(vec![k]).unwrap();
+        network.process();
+        network
+            .in_flight
+            .retain(|m| !(m.to == 2 && matches!(m.body, MessageBody::Append { .. })));
+    }
+    network.stabilize();
+    assert!(network.raft(2).last_index() < network.raft(1).last_index());
+    network.tick_all(3);
+    assert_eq!(network.raft(2).last_index(), network.raft(1).last_index());
+    assert_eq!(network.raft(2).committed(), network.raft(1).committed());
+}

@@ -312,6 +312,11 @@ impl World {
         };
         let effects = match member.handle(event) {
             Ok(effects) => effects,
+            Err(_) if self.disks[slot].is_halted() => {
+                // An armed crash point of the simulated disk fired mid-operation.
+                self.crash(slot);
+                return Ok(());
+            }
             Err(e) => return Err(self.failure("member_error", format!("member {id}: {e}"))),
         };
         if let Err(e) = member.check_invariants() {
@@ -386,6 +391,9 @@ impl World {
             Item::HealPhase => {
                 self.healing = true;
                 self.blocked.clear();
+                for disk in &self.disks {
+                    disk.disarm_crash();
+                }
                 for slot in 0..self.members.len() {
                     if self.members[slot].is_none() {
                         self.restart(slot)?;
@@ -414,11 +422,14 @@ impl World {
         let n = self.members.len() as u64;
         if crash {
             let slot = self.fault_rng.range(0, n) as usize;
-            let _image = self.disks[slot].crash();
-            self.members[slot] = None;
-            self.crashes += 1;
-            let after = self.fault_rng.range(100_000_000, 2_000_000_000);
-            self.schedule(self.now + after, Item::Restart(slot));
+            if self.fault_rng.chance(1, 2) {
+                // Crash in the middle of a later disk operation (a WAL append, a backend
+                // commit, a snapshot file...).
+                let ops = self.fault_rng.range(1, 64);
+                self.disks[slot].arm_crash_after(ops);
+            } else {
+                self.crash(slot);
+            }
         } else if self.options.partitions && self.blocked.is_empty() {
             let victim = self.ids[self.fault_rng.range(0, n) as usize];
             let one_way = self.fault_rng.chance(1, 4);
@@ -439,13 +450,30 @@ impl World {
         Ok(())
     }
 
+    /// Crashes member `slot`: its disk loses part of its unsynced writes, the process is
+    /// gone, and it is reopened after a seeded delay (at the latest when healing starts).
+    fn crash(&mut self, slot: usize) {
+        let _image = self.disks[slot].crash();
+        self.members[slot] = None;
+        self.crashes += 1;
+        let after = self.fault_rng.range(100_000_000, 2_000_000_000);
+        self.schedule(self.now + after, Item::Restart(slot));
+    }
+
     fn restart(&mut self, slot: usize) -> Result<(), Failure> {
         if self.members[slot].is_some() {
             return Ok(());
         }
         let id = self.ids[slot];
-        let member = Member::open(self.disks[slot].clone(), &dir(), self.configs[slot].clone())
-            .map_err(|e| self.failure("restart", format!("member {id}: {e}")))?;
+        let opened = Member::open(self.disks[slot].clone(), &dir(), self.configs[slot].clone());
+        let member = match opened {
+            Ok(member) => member,
+            Err(_) if self.disks[slot].is_halted() => {
+                self.crash(slot);
+                return Ok(());
+            }
+            Err(e) => return Err(self.failure("restart", format!("member {id}: {e}"))),
+        };
         if let Err(e) = member.check_invariants() {
             return Err(self.failure("member_invariants", format!("member {id} reopened: {e}")));
         }

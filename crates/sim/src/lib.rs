@@ -94,6 +94,8 @@ pub struct Report {
     pub partitions: u64,
     /// The revision every member converged to.
     pub revision: i64,
+    /// Most items (messages, requests, replies, timers) queued at once.
+    pub queue_max: usize,
 }
 
 /// A run that broke a property: the seed replays it.

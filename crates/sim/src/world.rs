@@ -130,6 +130,10 @@ pub(crate) struct World {
     /// Directed links whose messages are dropped.
     blocked: BTreeSet<(NodeId, NodeId)>,
     loss_per_million: u64,
+    /// Per directed link (from slot, to slot): the largest delay this seed drew for it.
+    link_delay_max: BTreeMap<(usize, usize), u64>,
+    /// Most items ever queued at once (the network's bound keeps it small).
+    queue_max: usize,
     healing: bool,
     clients: Vec<Client>,
     next_history_id: u64,
@@ -169,6 +173,8 @@ impl World {
             seq: 0,
             blocked: BTreeSet::new(),
             loss_per_million: 0,
+            link_delay_max: BTreeMap::new(),
+            queue_max: 0,
             healing: false,
             clients: Vec::new(),
             next_history_id: 1,
@@ -184,6 +190,14 @@ impl World {
         } else {
             world.fault_rng.range(0, options.loss_per_million_max + 1)
         };
+        let low = options.delay_min_nanos;
+        let high = options.delay_max_nanos.max(low + 1);
+        for from in 0..ids.len() {
+            for to in 0..ids.len() {
+                let bound = world.net_rng.range(low + 1, high + 1);
+                world.link_delay_max.insert((from, to), bound);
+            }
+        }
         for &id in &ids {
             let mut config = Config::new(id, &ids, rng.next_u64());
             config.tick_interval_nanos = TICK_NANOS;
@@ -230,6 +244,7 @@ impl World {
     fn schedule(&mut self, at: u64, item: Item) {
         self.seq += 1;
         self.queue.insert((at, self.seq), item);
+        self.queue_max = self.queue_max.max(self.queue.len());
     }
 
     /// When member `slot` next wants a tick.
@@ -348,7 +363,13 @@ impl World {
         if !self.healing && self.net_rng.chance(self.loss_per_million, 1_000_000) {
             return;
         }
-        let delay = self.net_delay();
+        let low = self.options.delay_min_nanos;
+        let link = (
+            self.slot_of(message.from).unwrap_or(0),
+            self.slot_of(message.to).unwrap_or(0),
+        );
+        let high = self.link_delay_max.get(&link).copied().unwrap_or(low + 1);
+        let delay = self.net_rng.range(low, high.max(low + 1));
         self.schedule(self.now + delay, Item::Deliver(message));
     }
 
@@ -722,6 +743,7 @@ impl World {
             crashes: self.crashes,
             partitions: self.partitions,
             revision,
+            queue_max: self.queue_max,
         })
     }
 }

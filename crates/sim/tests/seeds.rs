@@ -12,6 +12,12 @@ fn twenty_seeds_pass() {
                     report.operations > 0,
                     "seed {seed}: no operations: {report:?}"
                 );
+                // Stale client timers included; in-flight messages are bounded by the
+                // per-link delay bound, so this stays far below a runaway queue.
+                assert!(
+                    report.queue_max < 2_000,
+                    "seed {seed}: the event queue ran away: {report:?}"
+                );
             }
             Err(failure) => panic!("{failure}"),
         }
@@ -50,5 +56,17 @@ fn corrupted_recording_is_a_violation() {
 fn print_reports() {
     for seed in 0..20 {
         println!("{:?}", run_seed(seed, &Options::default()));
+    }
+}
+
+/// Seed 233 finds a reopen failure in the member: a crash point armed on member 1's disk fires
+/// on the first disk write after it catches up 102 entries (applied 103, last index 205); the
+/// reopen then fails with "hard state commit 205 is past the last index 103" (the hard state
+/// survived the crash, the entries before it did not). Run it with `--ignored` once fixed.
+#[test]
+#[ignore = "known member reopen failure after a crash point (hard state commit past last index)"]
+fn seed_233_reopen_after_crash_point() {
+    if let Err(failure) = run_seed(233, &Options::default()) {
+        panic!("{failure}");
     }
 }

@@ -59,12 +59,12 @@ fn print_reports() {
     }
 }
 
-/// Seed 233 finds a reopen failure in the member: a crash point armed on member 1's disk fires
-/// on the first disk write after it catches up 102 entries (applied 103, last index 205); the
-/// reopen then fails with "hard state commit 205 is past the last index 103" (the hard state
-/// survived the crash, the entries before it did not). Run it with `--ignored` once fixed.
+/// Regression, seed 233: a crash point armed on member 1's disk fired on the first disk write
+/// after it caught up 102 entries (applied 103, last index 205); the reopen failed with "hard
+/// state commit 205 is past the last index 103", because the WAL wrote the hard state before
+/// the entries of the same batch and the torn tail kept the one without the others. The WAL
+/// now writes entries first.
 #[test]
-#[ignore = "known member reopen failure after a crash point (hard state commit past last index)"]
 fn seed_233_reopen_after_crash_point() {
     if let Err(failure) = run_seed(233, &Options::default()) {
         panic!("{failure}");

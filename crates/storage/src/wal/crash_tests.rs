@@ -136,11 +136,8 @@ fn step(
                 .collect();
             let split = wal.split_entries(&entries)?.len();
             wal.save(hard_state.as_ref(), &entries)?;
-            if let Some(hs) = hard_state {
-                model.hard_state = hs;
-                run.record(model);
-            }
-            // One model state per entries record, as the WAL split them.
+            // One model state per entries record, as the WAL split them, then the hard state
+            // (written after the entries it may commit).
             let mut done = 0;
             for batch in wal.split_entries(&entries)?.iter().take(split) {
                 model.append(batch);
@@ -148,6 +145,10 @@ fn step(
                 run.record(model);
             }
             assert_eq!(done, entries.len());
+            if let Some(hs) = hard_state {
+                model.hard_state = hs;
+                run.record(model);
+            }
         }
         6 => {
             let base = model.base().index;

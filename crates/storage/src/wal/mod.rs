@@ -349,7 +349,7 @@ impl<F: FileSystem> Wal<F> {
         Ok((wal, opened.recovered))
     }
 
-    /// Writes `hard_state` (if given) and `entries` (contiguous, the first at most one past the
+    /// Writes `entries` and then `hard_state` (if given) (entries contiguous, the first at most one past the
     /// last index and after the snapshot marker; entries at or after it replace the old ones).
     /// Not durable until [`Wal::sync`].
     pub fn save(
@@ -359,11 +359,14 @@ impl<F: FileSystem> Wal<F> {
     ) -> Result<(), WalError> {
         self.check_usable()?;
         let mut records = Vec::new();
-        if let Some(hs) = hard_state {
-            Record::HardState(*hs).encode(&mut records);
-        }
+        // Entries before the hard state: a crash that cuts the tail can then lose a commit
+        // index together with its entries, never keep a commit past the surviving log (found
+        // by the simulator, seed 233: "hard state commit 205 is past the last index 103").
         for batch in self.split_entries(entries)? {
             record::encode_entries_record(&mut records, batch);
+        }
+        if let Some(hs) = hard_state {
+            Record::HardState(*hs).encode(&mut records);
         }
         if records.is_empty() {
             return Ok(());

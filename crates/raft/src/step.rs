@@ -375,8 +375,8 @@ impl Raft {
         };
         progress.recent_active = true;
         if index > last_index {
-            // Acknowledges entries this leader never had: a confused or stale peer. Counting
-            // it could commit past the log, so it is ignored.
+            // Acknowledges entries this leader never had: a confused peer. Recording it would
+            // put the follower's match (and next probe) past the end of the log.
             return;
         }
         if let Some(hint) = hint {

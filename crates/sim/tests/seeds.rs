@@ -51,14 +51,6 @@ fn corrupted_recording_is_a_violation() {
     assert_eq!(failure.property, "linearizable", "{failure}");
 }
 
-#[test]
-#[ignore = "prints reports"]
-fn print_reports() {
-    for seed in 0..20 {
-        println!("{:?}", run_seed(seed, &Options::default()));
-    }
-}
-
 /// Regression, seed 233: a crash point armed on member 1's disk fired on the first disk write
 /// after it caught up 102 entries (applied 103, last index 205); the reopen failed with "hard
 /// state commit 205 is past the last index 103", because the WAL wrote the hard state before

@@ -106,7 +106,7 @@ fn decode(bytes: &[u8]) -> Result<Image> {
     }
     let current_revision = c.i64("current revision")?;
     let compact_revision = c.i64("compact revision")?;
-    if current_revision < 0 || compact_revision < -1 || compact_revision > current_revision {
+    if current_revision < 1 || compact_revision < -1 || compact_revision > current_revision {
         return Err(corrupted("revisions inconsistent"));
     }
     let record_count = c.count(20, "record count")?;
@@ -266,7 +266,7 @@ mod tests {
             put("b", "2", 7),
             put("a", "3", 0),
             Request::Compact(CompactionRequest {
-                revision: 2,
+                revision: 3,
                 physical: true,
             }),
             put("c", "4", 0),

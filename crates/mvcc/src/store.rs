@@ -90,7 +90,8 @@ pub struct Store {
     pub(crate) config: Config,
     pub(crate) index: KeyIndex,
     pub(crate) leases: Leases,
-    /// Invariant: never decreases; equals the highest main revision ever written (or 0).
+    /// Invariant: never decreases; equals the highest main revision ever written, or 1 for a
+    /// store never written (etcd starts a fresh store at revision 1, so the first write is 2).
     pub(crate) current_revision: i64,
     /// Invariant: -1 (never compacted) or in `[0, current_revision]`; never decreases.
     pub(crate) compact_revision: i64,
@@ -134,7 +135,7 @@ impl Store {
             config,
             index: KeyIndex::default(),
             leases: Leases::default(),
-            current_revision: 0,
+            current_revision: 1,
             compact_revision: -1,
             consistent_index: 0,
             durable_consistent_index: 0,
@@ -154,7 +155,8 @@ impl Store {
             txn.open_table(LEASE).map_err(backend)?;
             let mut meta = txn.open_table(META).map_err(backend)?;
             if meta.get(META_CURRENT_REVISION).map_err(backend)?.is_none() {
-                meta.insert(META_CURRENT_REVISION, 0).map_err(backend)?;
+                // etcd's fresh store is at revision 1 (nothing is stored at it).
+                meta.insert(META_CURRENT_REVISION, 1).map_err(backend)?;
                 meta.insert(META_COMPACT_REVISION, -1).map_err(backend)?;
                 meta.insert(META_CONSISTENT_INDEX, 0).map_err(backend)?;
             }
@@ -177,7 +179,7 @@ impl Store {
         self.consistent_index =
             u64::try_from(index).map_err(|_| corrupted("negative consistent index"))?;
         self.durable_consistent_index = self.consistent_index;
-        if self.current_revision < 0
+        if self.current_revision < 1
             || self.compact_revision < -1
             || self.compact_revision > self.current_revision
         {
@@ -254,7 +256,8 @@ impl Store {
         Ok(())
     }
 
-    /// The current store revision.
+    /// The current store revision: 1 for a fresh store, as in etcd (nothing is stored at it,
+    /// and the first write gets revision 2).
     pub fn revision(&self) -> i64 {
         self.current_revision
     }
@@ -278,6 +281,12 @@ impl Store {
     /// Checks the store's invariants (O(keys); for tests and the simulator after each event):
     /// revisions, the index's per-key order, and the lease attachments.
     pub fn check_invariants(&self) -> std::result::Result<(), String> {
+        if self.current_revision < 1 {
+            return Err(format!(
+                "current revision {} below 1",
+                self.current_revision
+            ));
+        }
         if self.compact_revision < -1 || self.compact_revision > self.current_revision {
             return Err(format!(
                 "compact revision {} outside [-1, {}]",

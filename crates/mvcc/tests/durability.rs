@@ -143,7 +143,7 @@ fn sim_crash_case(seed: u64, log: &Log, config: Config, ops_before_crash: u64) {
     fs.sync_dir(Path::new("/")).unwrap();
     fs.arm_crash_after(ops_before_crash);
     let mut durable = store.durable_consistent_index();
-    let mut revision_durable = 0;
+    let mut revision_durable = log.models[durable as usize].revision();
     let mut applied = 0u64;
     for index in 1..=log.ops.len() as u64 {
         let (outcome, _) = apply_store(&mut store, index, &log.ops[index as usize - 1]);
@@ -213,7 +213,7 @@ fn crash_during_compaction_on_the_simulated_disk() {
         ops.push(op);
     }
     ops.push(Op::Compact(invar_mvcc::CompactionRequest {
-        revision: 55,
+        revision: 56,
         physical: true,
     }));
     ops.push(Op::Put(invar_mvcc::PutRequest {

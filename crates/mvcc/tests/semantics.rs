@@ -93,13 +93,51 @@ fn txn(success: Vec<RequestOp>) -> TxnRequest {
     }
 }
 
+/// etcd starts a fresh store at revision 1 (nothing is stored at it): reads and hashes answer
+/// revision 1, revision 1 may be read and compacted, 2 is the future, and the first write
+/// gets revision 2.
+#[test]
+fn a_fresh_store_is_at_revision_1_like_etcd() {
+    let mut h = Harness::new();
+    assert_eq!((h.store.revision(), h.store.compact_revision()), (1, -1));
+    let all = |revision| RangeRequest {
+        key: vec![0],
+        range_end: vec![0],
+        revision,
+        ..Default::default()
+    };
+    let response = h.store.range(&all(0)).unwrap();
+    assert_eq!((response.header.revision, response.count), (1, 0));
+    assert_eq!(h.store.range(&all(1)).unwrap().count, 0);
+    assert_eq!(
+        h.store.range(&all(2)).unwrap_err().to_string(),
+        "etcdserver: mvcc: required revision is a future revision"
+    );
+    let hash = h.store.hash_kv(&HashKvRequest { revision: 0 }).unwrap();
+    assert_eq!((hash.header.revision, hash.hash_revision), (1, 1));
+    assert_eq!(
+        h.compact(2).unwrap_err().to_string(),
+        "etcdserver: mvcc: required revision is a future revision"
+    );
+    h.compact(1).unwrap();
+    assert_eq!((h.store.revision(), h.store.compact_revision()), (1, 1));
+    assert_eq!(
+        h.compact(1).unwrap_err().to_string(),
+        "etcdserver: mvcc: required revision has been compacted"
+    );
+    assert_eq!(h.store.range(&all(1)).unwrap().count, 0);
+    assert_eq!(h.put("a", "1"), 2);
+    let kv = &h.store.range(&all(0)).unwrap().kvs[0];
+    assert_eq!((kv.create_revision, kv.mod_revision, kv.version), (2, 2, 1));
+}
+
 #[test]
 fn delete_of_nothing_does_not_bump_the_revision() {
     let mut h = Harness::new();
-    assert_eq!(h.put("a", "1"), 1);
-    assert_eq!(h.delete("zzz", ""), (0, 1));
-    assert_eq!(h.store.revision(), 1);
-    assert_eq!(h.delete("a", ""), (1, 2));
+    assert_eq!(h.put("a", "1"), 2);
+    assert_eq!(h.delete("zzz", ""), (0, 2));
+    assert_eq!(h.store.revision(), 2);
+    assert_eq!(h.delete("a", ""), (1, 3));
 }
 
 #[test]
@@ -110,14 +148,14 @@ fn read_only_txn_and_txn_writing_nothing_do_not_bump_the_revision() {
         key: "a".into(),
         ..Default::default()
     })]);
-    assert_eq!(h.txn(&read).unwrap().header.revision, 1);
+    assert_eq!(h.txn(&read).unwrap().header.revision, 2);
     let noop_delete = txn(vec![RequestOp::DeleteRange(DeleteRangeRequest {
         key: "nope".into(),
         ..Default::default()
     })]);
     let response = h.txn(&noop_delete).unwrap();
-    assert_eq!(response.header.revision, 1);
-    assert_eq!(h.store.revision(), 1);
+    assert_eq!(response.header.revision, 2);
+    assert_eq!(h.store.revision(), 2);
 }
 
 #[test]
@@ -138,9 +176,9 @@ fn txn_is_one_revision_with_sub_revisions_and_reads_its_own_writes() {
     ]);
     let index = h.next();
     let applied = h.store.txn(index, &req).unwrap();
-    assert_eq!(applied.response.header.revision, 2);
+    assert_eq!(applied.response.header.revision, 3);
     assert_eq!(applied.events.len(), 2);
-    assert!(applied.events.iter().all(|e| e.kv.mod_revision == 2));
+    assert!(applied.events.iter().all(|e| e.kv.mod_revision == 3));
     assert_eq!(applied.events[1].r#type, EventType::Delete);
     let ResponseOp::Range(range) = &applied.response.responses[2] else {
         panic!()
@@ -198,7 +236,7 @@ fn txn_duplicate_keys_are_rejected_like_etcd() {
     ]);
     assert!(h.txn(&deletes).is_ok());
     // A rejected txn changes nothing.
-    assert_eq!(h.store.revision(), 2);
+    assert_eq!(h.store.revision(), 3);
 }
 
 #[test]
@@ -306,7 +344,7 @@ fn limit_sets_more_and_count_ignores_limit_and_filters() {
         (response.kvs.len(), response.more, response.count),
         (4, false, 4)
     );
-    req.min_mod_revision = 3;
+    req.min_mod_revision = 4;
     let response = h.store.range(&req).unwrap();
     assert_eq!((response.kvs.len(), response.count), (2, 4));
     req.count_only = true;
@@ -351,54 +389,54 @@ fn compacted_and_future_revisions_are_errors() {
         revision,
         ..Default::default()
     };
-    let future = h.store.range(&at(4)).unwrap_err();
+    let future = h.store.range(&at(5)).unwrap_err();
     assert_eq!(
         future.to_string(),
         "etcdserver: mvcc: required revision is a future revision"
     );
     assert_eq!(future.code(), GrpcCode::OutOfRange);
-    h.compact(2).unwrap();
-    let compacted = h.store.range(&at(1)).unwrap_err();
+    h.compact(3).unwrap();
+    let compacted = h.store.range(&at(2)).unwrap_err();
     assert_eq!(
         compacted.to_string(),
         "etcdserver: mvcc: required revision has been compacted"
     );
     assert_eq!(
-        h.store.range(&at(2)).unwrap().kvs[0].value,
+        h.store.range(&at(3)).unwrap().kvs[0].value,
         b"2",
         "reading at the compact revision works"
     );
-    assert_eq!(h.compact(2).unwrap_err().to_string(), compacted.to_string());
-    assert_eq!(h.compact(9).unwrap_err().to_string(), future.to_string());
-    let hash = h.store.hash_kv(&HashKvRequest { revision: 1 }).unwrap_err();
+    assert_eq!(h.compact(3).unwrap_err().to_string(), compacted.to_string());
+    assert_eq!(h.compact(10).unwrap_err().to_string(), future.to_string());
+    let hash = h.store.hash_kv(&HashKvRequest { revision: 2 }).unwrap_err();
     assert_eq!(hash.to_string(), compacted.to_string());
 }
 
 #[test]
 fn compaction_keeps_the_latest_revision_of_live_keys_only() {
     let mut h = Harness::new();
-    h.put("a", "1"); // 1
-    h.put("a", "2"); // 2
-    h.put("b", "1"); // 3
-    h.delete("b", ""); // 4
-    h.put("c", "1"); // 5
-    h.compact(4).unwrap();
+    h.put("a", "1"); // 2
+    h.put("a", "2"); // 3
+    h.put("b", "1"); // 4
+    h.delete("b", ""); // 5
+    h.put("c", "1"); // 6
+    h.compact(5).unwrap();
     let kept: Vec<(i64, EventType)> = h
         .store
-        .events(4, 5)
+        .events(5, 6)
         .unwrap()
         .iter()
         .map(|e| (e.kv.mod_revision, e.r#type))
         .collect();
-    assert_eq!(kept, [(5, EventType::Put)]);
+    assert_eq!(kept, [(6, EventType::Put)]);
     assert!(
-        h.store.events(3, 5).is_err(),
+        h.store.events(4, 6).is_err(),
         "history below the compact revision is gone"
     );
     let at_compaction = RangeRequest {
         key: "a".into(),
         range_end: "z".into(),
-        revision: 4,
+        revision: 5,
         ..Default::default()
     };
     let kvs = h.store.range(&at_compaction).unwrap().kvs;
@@ -408,8 +446,8 @@ fn compaction_keeps_the_latest_revision_of_live_keys_only() {
         .collect();
     assert_eq!(
         kept,
-        [(b"a".to_vec(), 2)],
-        "a@2 is kept; a@1, b@3 and the tombstone b@4 are gone"
+        [(b"a".to_vec(), 3)],
+        "a@3 is kept; a@2, b@4 and the tombstone b@5 are gone"
     );
 }
 
@@ -430,15 +468,15 @@ fn version_resets_after_delete_then_put() {
         .kvs;
     assert_eq!(
         (kv[0].version, kv[0].create_revision, kv[0].mod_revision),
-        (1, 4, 4)
+        (1, 5, 5)
     );
     let old = RangeRequest {
         key: "a".into(),
-        revision: 2,
+        revision: 3,
         ..Default::default()
     };
     let kv = h.store.range(&old).unwrap().kvs;
-    assert_eq!((kv[0].version, kv[0].create_revision), (2, 1));
+    assert_eq!((kv[0].version, kv[0].create_revision), (2, 2));
 }
 
 #[test]
@@ -476,7 +514,7 @@ fn put_option_errors() {
         h.put_lease("a", 77).unwrap_err().to_string(),
         "etcdserver: requested lease not found"
     );
-    assert_eq!(h.store.revision(), 0);
+    assert_eq!(h.store.revision(), 1);
     assert_eq!(
         h.store.consistent_index(),
         4,
@@ -508,13 +546,13 @@ fn lease_revoke_deletes_attached_keys_in_one_revision() {
         .store
         .lease_revoke(index, &LeaseRevokeRequest { id: 7 })
         .unwrap();
-    assert_eq!(revoked.response.header.revision, 6);
+    assert_eq!(revoked.response.header.revision, 7);
     let deleted: Vec<_> = revoked
         .events
         .iter()
         .map(|e| (e.kv.key.clone(), e.kv.mod_revision))
         .collect();
-    assert_eq!(deleted, [(b"a".to_vec(), 6), (b"b".to_vec(), 6)]);
+    assert_eq!(deleted, [(b"a".to_vec(), 7), (b"b".to_vec(), 7)]);
     assert_eq!(h.keys("a", "z"), ["c", "d"]);
     let index = h.next();
     let again = h
@@ -548,7 +586,7 @@ fn lease_grant_errors() {
     );
     let too_large = grant(&mut h, 2, invar_mvcc::LEASE_TTL_SECONDS_MAX + 1).unwrap_err();
     assert_eq!(too_large.to_string(), "etcdserver: too large lease TTL");
-    assert_eq!(h.store.revision(), 0, "grants do not bump the revision");
+    assert_eq!(h.store.revision(), 1, "grants do not bump the revision");
 }
 
 #[test]
@@ -591,7 +629,7 @@ fn apply_dispatches_every_request_kind() {
             ..Default::default()
         }),
         Request::Compact(CompactionRequest {
-            revision: 2,
+            revision: 3,
             physical: false,
         }),
         Request::LeaseRevoke(LeaseRevokeRequest { id: 1 }),
@@ -610,7 +648,7 @@ fn apply_dispatches_every_request_kind() {
             Response::LeaseCheckpoint(header) => header.revision,
         });
     }
-    assert_eq!(revisions, [0, 1, 2, 3, 3, 4]);
+    assert_eq!(revisions, [1, 2, 3, 4, 4, 5]);
     assert_eq!(h.store.consistent_index(), 6);
 }
 
@@ -697,7 +735,7 @@ fn lease_checkpoints_survive_a_restart() {
     let _ = store
         .apply(2, &Request::LeaseCheckpoint(checkpoints))
         .unwrap();
-    assert_eq!(store.revision(), 0, "checkpoints do not bump the revision");
+    assert_eq!(store.revision(), 1, "checkpoints do not bump the revision");
     drop(store);
     let store = Store::open(Box::new(backend), Config::default()).unwrap();
     assert_eq!(store.lease_remaining_ttl(3), Some(41));
@@ -716,7 +754,7 @@ fn any_redb_backend_works_and_bad_configs_are_refused() {
             .response
             .header
             .revision,
-        1
+        2
     );
     let bad = Config {
         commits_per_sync: 0,

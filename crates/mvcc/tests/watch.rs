@@ -108,30 +108,55 @@ fn live_events_reach_matching_watchers_with_filters_and_prev_kv() {
     assert_eq!(
         summary(&w.put("a", "1")),
         [
-            (0, vec![("a".into(), 1, EventType::Put)]),
-            (2, vec![("a".into(), 1, EventType::Put)])
+            (0, vec![("a".into(), 2, EventType::Put)]),
+            (2, vec![("a".into(), 2, EventType::Put)])
         ]
     );
     assert_eq!(
         summary(&w.put("b1", "1")),
-        [(2, vec![("b1".into(), 2, EventType::Put)])]
+        [(2, vec![("b1".into(), 3, EventType::Put)])]
     );
     let deleted = w.delete("b1");
     assert_eq!(
         summary(&deleted),
         [
-            (1, vec![("b1".into(), 3, EventType::Delete)]),
-            (2, vec![("b1".into(), 3, EventType::Delete)])
+            (1, vec![("b1".into(), 4, EventType::Delete)]),
+            (2, vec![("b1".into(), 4, EventType::Delete)])
         ]
     );
     let prev = deleted[0].events[0]
         .prev_kv
         .as_ref()
         .expect("prev_kv asked for");
-    assert_eq!((prev.value.as_slice(), prev.mod_revision), (&b"1"[..], 2));
+    assert_eq!((prev.value.as_slice(), prev.mod_revision), (&b"1"[..], 3));
     assert!(deleted[1].events[0].prev_kv.is_none(), "not asked for");
     assert!(w.stream.cancel(&w.store, 2).unwrap().canceled);
     assert!(w.put("zz", "1").is_empty());
+}
+
+/// On a fresh store (revision 1, as in etcd) a watcher from "now" (start 0) and one from
+/// revision 1 both get the first write, at revision 2, and are synced before it.
+#[test]
+fn watchers_on_a_fresh_store_get_the_first_write_at_revision_2() {
+    let mut w = World::new();
+    let now = w.watch(WatchCreateRequest {
+        key: "a".into(),
+        ..Default::default()
+    });
+    let from_1 = w.watch(WatchCreateRequest {
+        key: "a".into(),
+        start_revision: 1,
+        ..Default::default()
+    });
+    assert_eq!((now[0].header.revision, from_1.len()), (1, 1));
+    assert!(w.stream.is_synced(&w.store, 0) && w.stream.is_synced(&w.store, 1));
+    assert_eq!(
+        summary(&w.put("a", "1")),
+        [
+            (0, vec![("a".into(), 2, EventType::Put)]),
+            (1, vec![("a".into(), 2, EventType::Put)])
+        ]
+    );
 }
 
 #[test]
@@ -161,22 +186,22 @@ fn catch_up_from_the_past_in_batches_then_live() {
     w.delete("a");
     let req = WatchCreateRequest {
         key: "a".into(),
-        start_revision: 2,
+        start_revision: 3,
         prev_kv: true,
         ..Default::default()
     };
     let responses = w.watch(req);
     assert!(responses[0].created);
-    // Each catch-up call scans at most two revisions: [2, 3] then [4, 5].
+    // Each catch-up call scans at most two revisions: [3, 4] then [5, 6].
     assert_eq!(
         summary(&responses[1..]),
         [
-            (0, vec![("a".into(), 3, EventType::Put)]),
+            (0, vec![("a".into(), 4, EventType::Put)]),
             (
                 0,
                 vec![
-                    ("a".into(), 4, EventType::Put),
-                    ("a".into(), 5, EventType::Delete)
+                    ("a".into(), 5, EventType::Put),
+                    ("a".into(), 6, EventType::Delete)
                 ]
             )
         ]
@@ -185,7 +210,7 @@ fn catch_up_from_the_past_in_batches_then_live() {
     assert_eq!(prev.value, b"1");
     assert_eq!(
         summary(&w.put("a", "4")),
-        [(0, vec![("a".into(), 6, EventType::Put)])]
+        [(0, vec![("a".into(), 7, EventType::Put)])]
     );
 }
 
@@ -194,14 +219,14 @@ fn future_start_waits_for_its_revision() {
     let mut w = World::new();
     w.watch(WatchCreateRequest {
         key: "a".into(),
-        start_revision: 3,
+        start_revision: 4,
         ..Default::default()
     });
     assert!(w.put("a", "1").is_empty());
     assert!(w.put("a", "2").is_empty());
     assert_eq!(
         summary(&w.put("a", "3")),
-        [(0, vec![("a".into(), 3, EventType::Put)])]
+        [(0, vec![("a".into(), 4, EventType::Put)])]
     );
 }
 
@@ -216,19 +241,19 @@ fn compacted_start_is_canceled_with_the_compact_revision() {
         .compact(
             4,
             &CompactionRequest {
-                revision: 2,
+                revision: 3,
                 physical: true,
             },
         )
         .unwrap();
     let responses = w.watch(WatchCreateRequest {
         key: "a".into(),
-        start_revision: 1,
+        start_revision: 2,
         ..Default::default()
     });
     assert_eq!(responses.len(), 2);
     assert!(responses[1].canceled);
-    assert_eq!(responses[1].compact_revision, 2);
+    assert_eq!(responses[1].compact_revision, 3);
     assert!(
         responses[1].cancel_reason.is_empty(),
         "etcd sets no reason on a compaction cancel"
@@ -237,7 +262,7 @@ fn compacted_start_is_canceled_with_the_compact_revision() {
     // Starting exactly at the compact revision is allowed.
     let responses = w.watch(WatchCreateRequest {
         key: "a".into(),
-        start_revision: 2,
+        start_revision: 3,
         ..Default::default()
     });
     assert_eq!(
@@ -245,8 +270,8 @@ fn compacted_start_is_canceled_with_the_compact_revision() {
         [(
             1,
             vec![
-                ("a".into(), 2, EventType::Put),
-                ("a".into(), 3, EventType::Put)
+                ("a".into(), 3, EventType::Put),
+                ("a".into(), 4, EventType::Put)
             ]
         )]
     );
@@ -284,17 +309,17 @@ fn progress_is_withheld_while_a_watcher_waits_for_a_future_revision() {
     let mut w = World::new();
     w.put("a", "1");
     let progress = w.stream.progress(&w.store).expect("no watchers: progress");
-    assert_eq!((progress.watch_id, progress.header.revision), (-1, 1));
+    assert_eq!((progress.watch_id, progress.header.revision), (-1, 2));
     w.watch(WatchCreateRequest {
         key: "a".into(),
-        start_revision: 3,
+        start_revision: 4,
         ..Default::default()
     });
     assert!(w.stream.progress(&w.store).is_none());
     w.put("a", "2");
     assert!(
         w.stream.progress(&w.store).is_some(),
-        "revision 3 is next: nothing is skipped"
+        "revision 4 is next: nothing is skipped"
     );
 }
 
@@ -309,7 +334,7 @@ fn unsynced_watchers_skip_live_events_and_catch_up_in_order() {
             &w.store,
             &WatchCreateRequest {
                 key: "a".into(),
-                start_revision: 1,
+                start_revision: 2,
                 ..Default::default()
             },
         )
@@ -328,10 +353,10 @@ fn unsynced_watchers_skip_live_events_and_catch_up_in_order() {
         .iter()
         .flat_map(|r| r.events.iter().map(|e| e.kv.mod_revision))
         .collect();
-    assert_eq!(revisions, [1, 2, 3]);
+    assert_eq!(revisions, [2, 3, 4]);
     assert_eq!(
         summary(&w.put("a", "4")),
-        [(0, vec![("a".into(), 4, EventType::Put)])]
+        [(0, vec![("a".into(), 5, EventType::Put)])]
     );
 }
 
@@ -343,25 +368,25 @@ fn a_slow_watcher_overtaken_by_compaction_is_canceled() {
     }
     let req = WatchCreateRequest {
         key: "a".into(),
-        start_revision: 1,
+        start_revision: 2,
         ..Default::default()
     };
     let _ = w.stream.create(&w.store, &req).unwrap();
     let first = w.stream.catch_up(&w.store).unwrap();
-    assert_eq!(first[0].events.len(), 2, "revisions 1 and 2");
+    assert_eq!(first[0].events.len(), 2, "revisions 2 and 3");
     let _ = w
         .store
         .compact(
             6,
             &CompactionRequest {
-                revision: 4,
+                revision: 5,
                 physical: true,
             },
         )
         .unwrap();
     let rest = w.stream.catch_up(&w.store).unwrap();
     assert!(rest[0].canceled);
-    assert_eq!(rest[0].compact_revision, 4);
+    assert_eq!(rest[0].compact_revision, 5);
     assert!(w.stream.watch_ids().is_empty());
 }
 
@@ -376,7 +401,7 @@ fn is_synced_follows_catch_up() {
     }
     let past = WatchCreateRequest {
         key: b"a".to_vec(),
-        start_revision: 1,
+        start_revision: 2,
         ..Default::default()
     };
     let created = world.stream.create(&world.store, &past).unwrap();

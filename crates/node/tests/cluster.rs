@@ -24,7 +24,8 @@ fn revision(response: &ClientResponse) -> i64 {
 fn writes_commit_with_revisions_on_all_members() {
     let mut cluster = Cluster::new(3, 7, |_| {});
     let leader = cluster.wait_for_leader();
-    let mut last_revision = 0;
+    // A fresh store is at revision 1 (as in etcd): the first put gets 2.
+    let mut last_revision = 1;
     for k in 0..30 {
         let response = cluster
             .call(leader, put(&format!("k{}", k % 7), &format!("v{k}")))

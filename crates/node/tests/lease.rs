@@ -142,7 +142,10 @@ fn unkept_lease_expires_and_its_keys_go_in_one_revision() {
         .collect();
     assert_eq!(deletes.len(), 3);
     assert!(deletes.iter().all(|&r| r == deletes[0]), "{deletes:?}");
-    assert_eq!(deletes[0], 4, "one revision after the three puts");
+    assert_eq!(
+        deletes[0], 5,
+        "one revision after the three puts (at 2, 3 and 4)"
+    );
 }
 
 /// Goal: keep-alives on the leader keep a lease alive well past its TTL; followers refuse

@@ -134,8 +134,9 @@ fn follower_watch_sees_acknowledged_writes_in_order() {
 }
 
 /// Goal: a watch from an old revision gets every event from that revision on, once, in
-/// order, in several bounded pieces, then the live ones. Method: 30 puts, a watch from
-/// revision 5 on a follower with at most 4 revisions per catch-up piece, 5 more puts.
+/// order, in several bounded pieces, then the live ones. Method: 30 puts (revisions 2 to
+/// 31), a watch from revision 6 on a follower with at most 4 revisions per catch-up piece,
+/// 5 more puts.
 #[test]
 fn watch_from_old_revision_catches_up() {
     let mut cluster = Cluster::new(3, 43, |config| {
@@ -150,7 +151,7 @@ fn watch_from_old_revision_catches_up() {
     }
     cluster.settle();
     let mut request = prefix("k");
-    request.start_revision = 5;
+    request.start_revision = 6;
     watch(&mut cluster, follower, 7, request);
     cluster.run_until(10_000, "caught up", |c| events(c, follower, 7).len() == 26);
     let pieces = responses(&cluster, follower, 7)
@@ -168,12 +169,12 @@ fn watch_from_old_revision_catches_up() {
         .iter()
         .map(|e| e.kv.mod_revision)
         .collect();
-    assert_eq!(revisions, (5..=35).collect::<Vec<i64>>());
+    assert_eq!(revisions, (6..=36).collect::<Vec<i64>>());
 }
 
 /// Goal: a start revision below the compact revision is canceled with the compact
-/// revision (etcd); one at the compact revision is served. Method: 10 puts, compact at 6,
-/// watches from 3 and 6 on a follower.
+/// revision (etcd); one at the compact revision is served. Method: 10 puts (revisions 2 to
+/// 11), compact at 7, watches from 4 and 7 on a follower.
 #[test]
 fn compacted_start_revision_is_canceled() {
     let mut cluster = Cluster::new(3, 47, |_| {});
@@ -185,22 +186,22 @@ fn compacted_start_revision_is_canceled() {
             .expect("put");
     }
     let compact = ClientRequest::Compact(CompactionRequest {
-        revision: 6,
+        revision: 7,
         physical: false,
     });
     cluster.call(leader, compact).expect("compact");
     cluster.settle();
     let mut request = prefix("k");
-    request.start_revision = 3;
+    request.start_revision = 4;
     watch(&mut cluster, follower, 1, request.clone());
     let got = responses(&cluster, follower, 1);
     assert_eq!(got.len(), 2, "{got:?}");
     assert!(got[0].created);
     assert!(got[1].canceled);
-    assert_eq!(got[1].compact_revision, 6);
+    assert_eq!(got[1].compact_revision, 7);
     assert_eq!(got[1].watch_id, got[0].watch_id);
     assert_eq!(cluster.member(follower).watchers(), 0);
-    request.start_revision = 6;
+    request.start_revision = 7;
     watch(&mut cluster, follower, 2, request);
     cluster.run_until(1_000, "caught up", |c| events(c, follower, 2).len() == 5);
     assert!(responses(&cluster, follower, 2).iter().all(|r| !r.canceled));
@@ -347,7 +348,7 @@ fn filters_cancel_close_and_fragments() {
     );
     let pieces: Vec<WatchResponse> = responses(&cluster, member, 2)
         .into_iter()
-        .filter(|r| r.events.first().is_some_and(|e| e.kv.mod_revision == 10))
+        .filter(|r| r.events.first().is_some_and(|e| e.kv.mod_revision == 11))
         .collect();
     assert!(pieces.len() > 1, "the 6-key delete in fragments");
     assert_eq!(pieces.iter().map(|p| p.events.len()).sum::<usize>(), 6);

@@ -1,23 +1,11 @@
-//! Member requests and responses turned into `invar-check` history records.
+//! Member requests and responses turned into `invar-check` history records. Revisions are
+//! recorded as they are: `invar-mvcc` numbers them as etcd does (a fresh store is at 1).
 
 use invar_check::format::{self as h};
 use invar_mvcc::{
     Compare, CompareResult, CompareTarget, KeyValue, RequestOp, Response, ResponseOp, TargetUnion,
 };
 use invar_node::{ClientRequest, ClientResponse};
-
-/// `invar-mvcc`'s store starts at revision 0 (its first write is revision 1), etcd's (and the
-/// checker's model) at revision 1 (first write 2). Recorded revisions are shifted by this much
-/// so the history reads as etcd's. Requests carry no revisions in this workload.
-pub(crate) const REVISION_SHIFT: i64 = 1;
-
-fn shift(revision: i64) -> i64 {
-    if revision > 0 {
-        revision + REVISION_SHIFT
-    } else {
-        revision
-    }
-}
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
@@ -35,8 +23,8 @@ fn kv(kv: &KeyValue) -> h::KeyValue {
     h::KeyValue {
         key: text(&kv.key),
         value: text(&kv.value),
-        create_revision: shift(kv.create_revision),
-        mod_revision: shift(kv.mod_revision),
+        create_revision: kv.create_revision,
+        mod_revision: kv.mod_revision,
         version: kv.version,
         lease: kv.lease,
     }
@@ -155,7 +143,7 @@ fn response_op(op: &ResponseOp, revision: i64) -> h::Response {
 
 /// The history form of a response.
 pub(crate) fn response(response: &ClientResponse) -> h::Response {
-    let revision = response.header().revision + REVISION_SHIFT;
+    let revision = response.header().revision;
     match response {
         ClientResponse::Range(r) => response_op(&ResponseOp::Range(r.clone()), revision),
         ClientResponse::Applied(Response::Put(r)) => {

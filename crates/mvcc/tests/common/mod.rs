@@ -74,10 +74,12 @@ type State = BTreeMap<Vec<u8>, KeyValue>;
 /// The reference model.
 #[derive(Clone, Debug)]
 pub struct Model {
-    /// `states[r]`: every live key after revision `r` (`states[0]` is empty).
+    /// `states[r]`: every live key after revision `r`. A fresh store is at revision 1, as in
+    /// etcd, so `states[0]` and `states[1]` are both empty (`states[0]` is never read: a read
+    /// at revision `<= 0` means the current one).
     pub states: Vec<State>,
     /// `changes[r]`: the records revision `r` wrote, in sub-revision order (tombstone kvs hold
-    /// only the key).
+    /// only the key). `changes[0]` and `changes[1]` are empty.
     pub changes: Vec<Vec<Change>>,
     pub compact: i64,
     /// Lease ID → (granted TTL, granted-at revision).
@@ -114,8 +116,8 @@ impl Work {
 impl Model {
     pub fn new(config: Config) -> Self {
         Model {
-            states: vec![State::new()],
-            changes: vec![Vec::new()],
+            states: vec![State::new(), State::new()],
+            changes: vec![Vec::new(), Vec::new()],
             compact: -1,
             leases: BTreeMap::new(),
             config,
@@ -132,7 +134,7 @@ impl Model {
     }
 
     fn current(&self) -> &State {
-        self.states.last().expect("states[0] exists")
+        self.states.last().expect("states[1] exists")
     }
 
     pub fn apply(&mut self, op: &Op) -> Outcome {

@@ -10,10 +10,14 @@ pub enum GrpcCode {
     NotFound,
     /// `FAILED_PRECONDITION` (9).
     FailedPrecondition,
+    /// `RESOURCE_EXHAUSTED` (8).
+    ResourceExhausted,
     /// `OUT_OF_RANGE` (11).
     OutOfRange,
     /// `INTERNAL` (13).
     Internal,
+    /// `UNAVAILABLE` (14).
+    Unavailable,
     /// `DATA_LOSS` (15).
     DataLoss,
 }
@@ -25,8 +29,10 @@ impl GrpcCode {
             GrpcCode::InvalidArgument => "InvalidArgument",
             GrpcCode::NotFound => "NotFound",
             GrpcCode::FailedPrecondition => "FailedPrecondition",
+            GrpcCode::ResourceExhausted => "ResourceExhausted",
             GrpcCode::OutOfRange => "OutOfRange",
             GrpcCode::Internal => "Internal",
+            GrpcCode::Unavailable => "Unavailable",
             GrpcCode::DataLoss => "DataLoss",
         }
     }

@@ -78,6 +78,7 @@ mod apply;
 mod backend;
 mod codec;
 mod compact;
+mod defrag;
 mod error;
 mod hash;
 mod image;

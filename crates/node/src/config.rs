@@ -1,9 +1,16 @@
 //! A member's configuration: every limit and interval it runs with.
 
+use std::collections::BTreeMap;
+
 use invar_raft::NodeId;
 use invar_storage::wal::WalConfig;
 
+use crate::api::MemberAttributes;
+use crate::defect::Defect;
 use crate::error::NodeError;
+
+/// etcd's default backend quota (`DefaultQuotaBytes`): 2 GiB.
+pub const QUOTA_BACKEND_BYTES_DEFAULT: u64 = 2 * 1024 * 1024 * 1024;
 
 /// A member's configuration.
 #[derive(Clone, Debug)]
@@ -14,6 +21,28 @@ pub struct Config {
     /// The voters of a new cluster (all initial members give the same list). A member whose
     /// directory holds no log bootstraps with them.
     pub initial_voters: Vec<NodeId>,
+    /// The attributes of the initial voters (etcd's `--initial-cluster`), written into the
+    /// bootstrap conf changes: every initial member must be given the same map. A voter
+    /// missing here is named `member-<id>` with no URLs.
+    pub initial_cluster: BTreeMap<NodeId, MemberAttributes>,
+    /// A member without a log joins an existing cluster (etcd's
+    /// `--initial-cluster-state existing`): it starts empty and learns the log, the members
+    /// and the store from the leader, after a MemberAdd named its id. Otherwise it
+    /// bootstraps a new cluster of [`Config::initial_voters`].
+    pub join_existing: bool,
+    /// Most learners at once (etcd's `--max-learners`, 1).
+    pub learners_max: usize,
+    /// etcd's `--strict-reconfig-check` (on by default): a MemberAdd, MemberRemove or
+    /// MemberPromote that would leave fewer active voters than a quorum is refused with
+    /// "re-configuration failed due to not enough started members". A peer is active when
+    /// this member heard from it within an election timeout.
+    pub strict_reconfig_check: bool,
+    /// The backend quota (etcd's `--quota-backend-bytes`): a write that would grow the
+    /// store's file past it raises the NOSPACE alarm and is refused.
+    pub quota_backend_bytes: u64,
+    /// A deliberate defect to compile in (only with the cargo feature `defects`; without
+    /// it, [`crate::Member::open`] refuses a config that sets one).
+    pub defect: Option<Defect>,
     /// The cluster id reported in response headers.
     pub cluster_id: u64,
     /// Nanoseconds between raft ticks.
@@ -58,6 +87,12 @@ impl Config {
         Config {
             raft: invar_raft::Config::new(id, seed),
             initial_voters: initial_voters.to_vec(),
+            initial_cluster: BTreeMap::new(),
+            join_existing: false,
+            learners_max: 1,
+            strict_reconfig_check: true,
+            quota_backend_bytes: QUOTA_BACKEND_BYTES_DEFAULT,
+            defect: None,
             cluster_id: 0x1_4a7a,
             tick_interval_nanos: 100_000_000,
             ticks_per_event_max: 10,
@@ -112,6 +147,24 @@ impl Config {
         if self.snapshot_files_kept < 2 {
             return invalid("snapshot_files_kept must be at least 2");
         }
+        if self.quota_backend_bytes == 0 {
+            return invalid("quota_backend_bytes must be at least 1");
+        }
+        if let Some(defect) = self.defect
+            && !Defect::compiled_in()
+        {
+            return Err(NodeError::InvalidConfig(format!(
+                "defect {defect} needs a build with the `defects` cargo feature"
+            )));
+        }
         Ok(())
+    }
+}
+
+impl Config {
+    /// Whether `defect` is configured (compiled in: the `defects` feature is on).
+    #[cfg(feature = "defects")]
+    pub(crate) fn has_defect(&self, defect: Defect) -> bool {
+        self.defect == Some(defect)
     }
 }

@@ -39,6 +39,44 @@ pub enum RequestError {
     /// The client reused a request id that is still pending on this member.
     #[error("etcdserver: duplicate request id {0}")]
     DuplicateRequestId(u64),
+    /// The NOSPACE alarm is raised (or this write would pass the backend quota): writes
+    /// that grow the store are refused until the alarm is disarmed.
+    #[error("etcdserver: mvcc: database space exceeded")]
+    NoSpace,
+    /// MemberAdd with an id that is (or was) a member.
+    #[error("etcdserver: member ID already exist")]
+    MemberExists,
+    /// MemberAdd with a peer URL another member has.
+    #[error("etcdserver: Peer URLs already exists")]
+    PeerUrlExists,
+    /// MemberAdd without peer URLs (or with an empty one).
+    #[error("etcdserver: given member URLs are invalid")]
+    MemberBadUrls,
+    /// The member named is not in the cluster.
+    #[error("etcdserver: member not found")]
+    MemberNotFound,
+    /// MemberPromote of a voter.
+    #[error("etcdserver: can only promote a learner member")]
+    MemberNotLearner,
+    /// MemberPromote of a learner that is behind the leader.
+    #[error("etcdserver: can only promote a learner member which is in sync with leader")]
+    LearnerNotReady,
+    /// MemberAdd of a learner when [`crate::Config::learners_max`] learners exist.
+    #[error("etcdserver: too many learner members in cluster")]
+    TooManyLearners,
+    /// The change would leave fewer active voters than a quorum (strict reconfig check).
+    #[error("etcdserver: re-configuration failed due to not enough started members")]
+    NotEnoughStartedMembers,
+    /// This member was removed from the cluster: it serves nothing any more.
+    #[error("etcdserver: the member has been permanently removed from the cluster")]
+    MemberRemoved,
+    /// MoveLeader to a member that is not a voter.
+    #[error("etcdserver: bad leader transferee")]
+    BadLeaderTransferee,
+    /// A request a learner does not serve (a linearizable read: it has no vote to confirm
+    /// it with).
+    #[error("etcdserver: rpc not supported for learner")]
+    NotSupportedForLearner,
 }
 
 impl RequestError {
@@ -46,10 +84,25 @@ impl RequestError {
     pub fn code(&self) -> GrpcCode {
         match self {
             RequestError::Mvcc(error) => error.code(),
-            RequestError::DuplicateRequestId(_) => GrpcCode::InvalidArgument,
-            // etcd: Unavailable for these; the closest code this crate knows is Internal.
-            // The `server` crate maps them by variant.
-            _ => GrpcCode::Internal,
+            RequestError::DuplicateRequestId(_) | RequestError::MemberBadUrls => {
+                GrpcCode::InvalidArgument
+            }
+            RequestError::NotLeader { .. }
+            | RequestError::MemberExists
+            | RequestError::PeerUrlExists
+            | RequestError::MemberNotLearner
+            | RequestError::LearnerNotReady
+            | RequestError::TooManyLearners
+            | RequestError::NotEnoughStartedMembers
+            | RequestError::BadLeaderTransferee
+            | RequestError::NotSupportedForLearner => GrpcCode::FailedPrecondition,
+            RequestError::MemberNotFound => GrpcCode::NotFound,
+            RequestError::NoSpace | RequestError::TooManyRequests => GrpcCode::ResourceExhausted,
+            RequestError::NoLeader
+            | RequestError::LeaderChanged
+            | RequestError::TimedOut
+            | RequestError::MemberRemoved => GrpcCode::Unavailable,
+            RequestError::ProposalDropped => GrpcCode::Internal,
         }
     }
 
@@ -98,4 +151,23 @@ pub enum NodeError {
     /// An earlier error stopped this member.
     #[error("node: stopped by an earlier error; reopen the member")]
     Stopped,
+}
+
+impl NodeError {
+    /// Whether the disk ran out of space (the WAL, a snapshot file or the store). The member
+    /// stopped without acknowledging anything that was not durable; the shell may raise an
+    /// operator alert and reopen it once space is freed.
+    pub fn is_no_space(&self) -> bool {
+        let fs_full = |error: &FsError| matches!(error, FsError::NoSpace { .. });
+        match self {
+            NodeError::Fs(error) => fs_full(error),
+            NodeError::Wal(WalError::Fs(error)) => fs_full(error),
+            NodeError::Snapshot(SnapError::Fs(error)) => fs_full(error),
+            NodeError::StoreFile(error) => error.kind() == std::io::ErrorKind::StorageFull,
+            NodeError::Store(MvccError::Backend(text)) => {
+                text.contains("no space") || text.contains("storage full")
+            }
+            _ => false,
+        }
+    }
 }

@@ -1,13 +1,17 @@
 //! What goes into a member ([`Event`]) and what comes out ([`Effect`]).
 
 use invar_mvcc::{
-    CompactionRequest, DeleteRangeRequest, LeaseGrantRequest, LeaseLeasesResponse,
-    LeaseRevokeRequest, LeaseTimeToLiveRequest, LeaseTimeToLiveResponse, PutRequest, RangeRequest,
-    RangeResponse, Request, Response, ResponseHeader, TxnRequest, WatchCreateRequest,
-    WatchResponse,
+    CompactionRequest, DeleteRangeRequest, HashKvRequest, HashKvResponse, LeaseGrantRequest,
+    LeaseLeasesResponse, LeaseRevokeRequest, LeaseTimeToLiveRequest, LeaseTimeToLiveResponse,
+    PutRequest, RangeRequest, RangeResponse, Request, Response, ResponseHeader, TxnRequest,
+    WatchCreateRequest, WatchResponse,
 };
 use invar_raft::Message;
 
+use crate::api::{
+    AlarmRequest, AlarmResponse, MemberAddRequest, MemberAddResponse, MemberIdRequest,
+    MemberListRequest, MembersResponse, MoveLeaderRequest, SnapshotResponse, StatusResponse,
+};
 use crate::error::RequestError;
 
 /// A point in time: nanoseconds from a zero the world chooses. Members never read a clock;
@@ -73,6 +77,27 @@ pub enum ClientRequest {
     LeaseTimeToLive(LeaseTimeToLiveRequest),
     /// The lease ids this member knows (served locally, as etcd's LeaseLeases).
     LeaseLeases,
+    /// Adds a member (a learner or a voter) through a raft conf change; on the leader only.
+    MemberAdd(MemberAddRequest),
+    /// Removes a member through a raft conf change; on the leader only.
+    MemberRemove(MemberIdRequest),
+    /// Promotes a caught-up learner to voter through a raft conf change; on the leader only.
+    MemberPromote(MemberIdRequest),
+    /// The member list (after a ReadIndex round if `linearizable`).
+    MemberList(MemberListRequest),
+    /// This member's status (served locally).
+    Status,
+    /// This member's store hash (served locally, as etcd's HashKV).
+    HashKv(HashKvRequest),
+    /// Reclaims the store file's free space (this member only, as etcd's Defragment).
+    Defragment,
+    /// A point-in-time copy of this member's state (served locally).
+    Snapshot,
+    /// Alarm Get (served locally), Activate or Deactivate (through consensus, on the
+    /// leader).
+    Alarm(AlarmRequest),
+    /// Hands leadership to a voter; on the leader only. Answered once the target leads.
+    MoveLeader(MoveLeaderRequest),
 }
 
 impl ClientRequest {
@@ -82,7 +107,17 @@ impl ClientRequest {
             ClientRequest::Range(_)
             | ClientRequest::LeaseKeepAlive(_)
             | ClientRequest::LeaseTimeToLive(_)
-            | ClientRequest::LeaseLeases => return None,
+            | ClientRequest::LeaseLeases
+            | ClientRequest::MemberAdd(_)
+            | ClientRequest::MemberRemove(_)
+            | ClientRequest::MemberPromote(_)
+            | ClientRequest::MemberList(_)
+            | ClientRequest::Status
+            | ClientRequest::HashKv(_)
+            | ClientRequest::Defragment
+            | ClientRequest::Snapshot
+            | ClientRequest::Alarm(_)
+            | ClientRequest::MoveLeader(_) => return None,
             ClientRequest::Put(req) => Request::Put(req),
             ClientRequest::DeleteRange(req) => Request::DeleteRange(req),
             ClientRequest::Txn(req) => Request::Txn(req),
@@ -106,6 +141,22 @@ pub enum ClientResponse {
     LeaseTimeToLive(LeaseTimeToLiveResponse),
     /// To a LeaseLeases.
     LeaseLeases(LeaseLeasesResponse),
+    /// To a MemberAdd.
+    MemberAdd(MemberAddResponse),
+    /// To a MemberRemove, MemberPromote or MemberList.
+    Members(MembersResponse),
+    /// To a Status.
+    Status(StatusResponse),
+    /// To a HashKv.
+    HashKv(HashKvResponse),
+    /// To a Defragment (the header only).
+    Defragment(ResponseHeader),
+    /// To a Snapshot.
+    Snapshot(SnapshotResponse),
+    /// To an Alarm.
+    Alarm(AlarmResponse),
+    /// To a MoveLeader (the header only).
+    MoveLeader(ResponseHeader),
 }
 
 impl ClientResponse {
@@ -117,6 +168,13 @@ impl ClientResponse {
             ClientResponse::LeaseKeepAlive(response) => &response.header,
             ClientResponse::LeaseTimeToLive(response) => &response.header,
             ClientResponse::LeaseLeases(response) => &response.header,
+            ClientResponse::MemberAdd(response) => &response.header,
+            ClientResponse::Members(response) => &response.header,
+            ClientResponse::Status(response) => &response.header,
+            ClientResponse::HashKv(response) => &response.header,
+            ClientResponse::Defragment(header) | ClientResponse::MoveLeader(header) => header,
+            ClientResponse::Snapshot(response) => &response.header,
+            ClientResponse::Alarm(response) => &response.header,
         }
     }
 
@@ -135,6 +193,13 @@ impl ClientResponse {
             ClientResponse::LeaseKeepAlive(response) => &mut response.header,
             ClientResponse::LeaseTimeToLive(response) => &mut response.header,
             ClientResponse::LeaseLeases(response) => &mut response.header,
+            ClientResponse::MemberAdd(response) => &mut response.header,
+            ClientResponse::Members(response) => &mut response.header,
+            ClientResponse::Status(response) => &mut response.header,
+            ClientResponse::HashKv(response) => &mut response.header,
+            ClientResponse::Defragment(header) | ClientResponse::MoveLeader(header) => header,
+            ClientResponse::Snapshot(response) => &mut response.header,
+            ClientResponse::Alarm(response) => &mut response.header,
         }
     }
 }

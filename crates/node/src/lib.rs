@@ -81,17 +81,28 @@
 
 #![deny(missing_docs, unreachable_pub)]
 
+mod api;
+mod cluster;
 pub mod codec;
 mod config;
+mod defect;
 mod error;
 mod event;
 mod lease;
+mod maintenance;
 mod member;
+mod membership;
 mod pending;
 mod ready;
 mod watch;
 
-pub use config::Config;
+pub use api::{
+    AlarmAction, AlarmMember, AlarmRequest, AlarmResponse, AlarmType, ETCD_API_VERSION,
+    MemberAddRequest, MemberAddResponse, MemberAttributes, MemberIdRequest, MemberInfo,
+    MemberListRequest, MembersResponse, MoveLeaderRequest, SnapshotResponse, StatusResponse,
+};
+pub use config::{Config, QUOTA_BACKEND_BYTES_DEFAULT};
+pub use defect::{Defect, UnknownDefect};
 pub use error::{NodeError, RequestError};
 pub use event::{
     ClientRequest, ClientResponse, Effect, Event, Instant, LeaseKeepAliveRequest,

@@ -1,22 +1,25 @@
 //! The member: opening (bootstrap or restart), the event loop's entry point, client requests.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use invar_mvcc::{FileBackend, RangeRequest, Store, validate};
 use invar_raft::{
-    Index, NodeId, PersistedState, Prng, ProposeError, Raft, RequestError as RaftRequestError,
-    Role, Snapshot, Term,
+    ConfChange, EntryKind, HardState, Index, NodeId, PersistedState, Prng, ProposeError, Raft,
+    RequestError as RaftRequestError, Role, Snapshot, Term,
 };
 use invar_storage::fs::FileSystem;
 use invar_storage::snapfile::SnapshotStore;
 use invar_storage::wal::{Recovered, Wal, WalError};
 
+use crate::api::MemberAttributes;
+use crate::cluster::{self, COMMAND_VERSION, ClusterState, ConfContext, ConfOp};
 use crate::codec::{self, Proposal};
 use crate::config::Config;
 use crate::error::{NodeError, RequestError};
 use crate::event::{ClientRequest, ClientResponse, Effect, Event, Instant, RequestId};
 use crate::lease::Lessor;
-use crate::pending::{Pending, PendingRead, PendingWrite};
+use crate::pending::{Pending, PendingRead, PendingWrite, ReadKind};
 use crate::watch::WatchHub;
 
 const WAL_DIR: &str = "wal";
@@ -27,6 +30,13 @@ const LEASE_ID_DRAWS_MAX: u32 = 16;
 /// One member of an Invar cluster. See the crate documentation for the call protocol.
 pub struct Member<F: FileSystem> {
     pub(crate) config: Config,
+    /// The file system and the store's file (for its size).
+    pub(crate) fs: F,
+    pub(crate) store_path: PathBuf,
+    /// The member list and the alarms, as of the applied index.
+    pub(crate) cluster: ClusterState,
+    /// When this member last heard from each peer (for the strict reconfig check).
+    pub(crate) peer_heard: BTreeMap<NodeId, Instant>,
     pub(crate) raft: Raft,
     pub(crate) wal: Wal<F>,
     pub(crate) snapshots: SnapshotStore<F>,
@@ -92,20 +102,29 @@ impl<F: FileSystem + Clone> Member<F> {
             Err(error) => return Err(error.into()),
             Ok(_) => Wal::open(fs.clone(), &wal_dir, config.wal.clone()),
         };
-        let (wal, raft, snapshot_index) = match opened {
+        let (wal, raft, snapshot_index, cluster) = match opened {
             Ok((wal, recovered)) if !is_blank(&recovered) => {
-                let (raft, snapshot_index) = restart(&config, &snapshots, &mut store, recovered)?;
-                (wal, raft, snapshot_index)
+                let (raft, snapshot_index, cluster) =
+                    restart(&config, &snapshots, &mut store, recovered)?;
+                (wal, raft, snapshot_index, cluster)
             }
-            Ok((wal, _)) => (wal, bootstrap(&config, &store)?, 0),
+            Ok((wal, _)) => {
+                let (raft, cluster) = bootstrap(&config, &store)?;
+                (wal, raft, 0, cluster)
+            }
             Err(WalError::NotFound { .. }) => {
                 let wal = Wal::create(fs.clone(), &wal_dir, config.wal.clone())?;
-                (wal, bootstrap(&config, &store)?, 0)
+                let (raft, cluster) = bootstrap(&config, &store)?;
+                (wal, raft, 0, cluster)
             }
             Err(error) => return Err(error.into()),
         };
         Ok(Member {
             rng: Prng::new(config.seed),
+            fs,
+            store_path,
+            cluster,
+            peer_heard: BTreeMap::new(),
             config,
             raft,
             wal,
@@ -132,43 +151,85 @@ fn is_blank(recovered: &Recovered) -> bool {
         && recovered.hard_state == invar_raft::HardState::default()
 }
 
-fn bootstrap(config: &Config, store: &Store) -> Result<Raft, NodeError> {
+/// A new member: raft with the initial voters' conf changes (each carrying its attributes),
+/// and the member list they make (raft's configuration holds them at once too; applying the
+/// entries later changes neither).
+fn bootstrap(config: &Config, store: &Store) -> Result<(Raft, ClusterState), NodeError> {
     if store.consistent_index() != 0 {
         return Err(NodeError::Inconsistent(format!(
             "no raft log, but the store applied up to index {}",
             store.consistent_index()
         )));
     }
+    if config.join_existing {
+        // It learns the log (or a snapshot), the members and the store from the leader.
+        let raft = Raft::restart(config.raft.clone(), PersistedState::default())?;
+        return Ok((raft, ClusterState::default()));
+    }
     if !config.initial_voters.contains(&config.raft.id) {
         return Err(NodeError::InvalidConfig(
-            "a member without a log must be one of initial_voters".into(),
+            "a member without a log must be one of initial_voters (or join_existing)".into(),
         ));
     }
-    Ok(Raft::bootstrap(
-        config.raft.clone(),
-        &config.initial_voters,
-    )?)
+    let mut cluster = ClusterState::default();
+    let voters: Vec<(NodeId, Vec<u8>)> = config
+        .initial_voters
+        .iter()
+        .map(|&id| {
+            let attributes =
+                config
+                    .initial_cluster
+                    .get(&id)
+                    .cloned()
+                    .unwrap_or_else(|| MemberAttributes {
+                        name: format!("member-{id}"),
+                        ..MemberAttributes::default()
+                    });
+            let context = ConfContext {
+                op: ConfOp::Bootstrap,
+                proposer: 0,
+                request_id: 0,
+                attributes,
+            };
+            let change = ConfChange {
+                kind: invar_raft::ConfChangeKind::AddVoter,
+                node_id: id,
+                context: Vec::new(),
+            };
+            cluster.apply_conf_change(&change, &context);
+            (id, cluster::encode_context(&context))
+        })
+        .collect();
+    let raft = Raft::bootstrap_with_contexts(config.raft.clone(), &voters)?;
+    Ok((raft, cluster))
 }
 
 /// Restarts raft from the WAL, bringing the store up to the WAL's snapshot first if a crash
-/// came between saving a leader's snapshot and restoring the store from it.
+/// came between saving a leader's snapshot and restoring the store from it. The cluster
+/// state is the snapshot's, then the conf changes and commands of the WAL up to the store's
+/// consistent index (the entries above it are applied again by the Ready loop).
 fn restart<F: FileSystem>(
     config: &Config,
     snapshots: &SnapshotStore<F>,
     store: &mut Store,
     recovered: Recovered,
-) -> Result<(Raft, Index), NodeError> {
+) -> Result<(Raft, Index, ClusterState), NodeError> {
     let snapshot: Option<Snapshot> = match recovered.snapshot {
         Some(marker) => Some(snapshots.load_for(marker)?),
         None => None,
     };
     let snapshot_index = snapshot.as_ref().map_or(0, |s| s.meta.index);
-    if let Some(snapshot) = &snapshot
-        && store.consistent_index() < snapshot_index
-    {
-        store
-            .restore_image(snapshot_index, &snapshot.data)
-            .map_err(NodeError::Store)?;
+    let mut cluster = ClusterState::default();
+    if let Some(snapshot) = &snapshot {
+        let (state, image) = cluster::decode_envelope(&snapshot.data).map_err(|reason| {
+            NodeError::Inconsistent(format!("snapshot at index {snapshot_index}: {reason}"))
+        })?;
+        cluster = state;
+        if store.consistent_index() < snapshot_index {
+            store
+                .restore_image(snapshot_index, image)
+                .map_err(NodeError::Store)?;
+        }
     }
     let applied = store.consistent_index();
     let commit = recovered.hard_state.commit.max(snapshot_index);
@@ -177,13 +238,41 @@ fn restart<F: FileSystem>(
             "the store applied index {applied}, past the log's commit index {commit}"
         )));
     }
+    for entry in recovered.entries.iter().take_while(|e| e.index <= applied) {
+        if entry.kind == EntryKind::ConfChange {
+            if let Ok(change) = ConfChange::decode(&entry.data) {
+                let context = cluster::decode_context(&change.context)
+                    .unwrap_or_else(|_| ConfContext::empty());
+                cluster.apply_conf_change(&change, &context);
+            }
+        } else if entry.data.first() == Some(&COMMAND_VERSION)
+            && let Ok(command) = cluster::decode_command(&entry.data)
+        {
+            cluster.apply_alarm(&command.alarm);
+        }
+    }
     let state = PersistedState {
-        hard_state: recovered.hard_state,
+        hard_state: forget_vote(config, recovered.hard_state),
         snapshot,
         entries: recovered.entries,
         applied,
     };
-    Ok((Raft::restart(config.raft.clone(), state)?, snapshot_index))
+    let raft = Raft::restart(config.raft.clone(), state)?;
+    Ok((raft, snapshot_index, cluster))
+}
+
+/// The hard state raft restarts with: as persisted (defect `forget-vote-on-restart`: without
+/// its vote, so the member may vote again in the term it already voted in).
+fn forget_vote(config: &Config, hard_state: HardState) -> HardState {
+    #[cfg(feature = "defects")]
+    if config.has_defect(crate::Defect::ForgetVoteOnRestart) {
+        return HardState {
+            vote: 0,
+            ..hard_state
+        };
+    }
+    let _ = config;
+    hard_state
 }
 
 impl<F: FileSystem> Member<F> {
@@ -225,6 +314,20 @@ impl<F: FileSystem> Member<F> {
     pub fn pending_requests(&self) -> usize {
         self.pending.len()
     }
+    /// Whether this member was removed from the cluster (it applied its own removal): it
+    /// answers every request with "the member has been permanently removed from the
+    /// cluster" and takes no part in consensus. The shell may stop it.
+    pub fn is_removed(&self) -> bool {
+        self.cluster.removed.contains(&self.raft.id())
+    }
+    /// The member list as of the applied index, by id.
+    pub fn members(&self) -> Vec<crate::api::MemberInfo> {
+        self.cluster.list()
+    }
+    /// The raised alarms as of the applied index.
+    pub fn alarms(&self) -> Vec<crate::api::AlarmMember> {
+        self.cluster.alarms.iter().copied().collect()
+    }
     /// The earliest time a [`Event::Tick`] has something to do.
     pub fn next_deadline(&self) -> Option<Instant> {
         self.next_tick
@@ -239,6 +342,21 @@ impl<F: FileSystem> Member<F> {
                 "store consistent index {} differs from raft's applied index {}",
                 self.store.consistent_index(),
                 self.raft.applied()
+            ));
+        }
+        let conf = self.raft.conf_state();
+        let voters: std::collections::BTreeSet<NodeId> = self.cluster.voters().collect();
+        let learners: std::collections::BTreeSet<NodeId> = self
+            .cluster
+            .members
+            .values()
+            .filter(|m| m.is_learner)
+            .map(|m| m.id)
+            .collect();
+        if voters != conf.voters || learners != conf.learners {
+            return Err(format!(
+                "member list (voters {voters:?}, learners {learners:?}) differs from raft's \
+                 configuration {conf:?}"
             ));
         }
         Ok(())
@@ -261,13 +379,20 @@ impl<F: FileSystem> Member<F> {
 
     fn handle_unstopped(&mut self, event: Event) -> Result<Vec<Effect>, NodeError> {
         debug_assert!(self.effects.is_empty());
+        if self.is_removed() {
+            self.handle_removed(event);
+            return Ok(std::mem::take(&mut self.effects));
+        }
         match event {
             Event::Message(message) => {
+                if self.cluster.members.contains_key(&message.from) {
+                    self.peer_heard.insert(message.from, self.now);
+                }
                 // A malformed or stale message is refused by raft; a peer cannot stop us.
                 let _refused = self.raft.step(message);
             }
             Event::Tick(now) => self.tick(now),
-            Event::Request { id, request } => self.request(id, request),
+            Event::Request { id, request } => self.request(id, request)?,
             Event::WatchCreate { stream, request } => self.watch_create(stream, &request)?,
             Event::WatchCancel { stream, watch_id } => self.watch_cancel(stream, watch_id),
             Event::WatchProgress { stream } => self.watch_progress(stream),
@@ -282,6 +407,21 @@ impl<F: FileSystem> Member<F> {
         self.catch_up_watchers()?;
         self.maybe_snapshot()?;
         Ok(std::mem::take(&mut self.effects))
+    }
+
+    /// A removed member serves nothing: requests fail, peers are not answered, and what was
+    /// pending times out.
+    fn handle_removed(&mut self, event: Event) {
+        match event {
+            Event::Request { id, .. } => self.reply(id, Err(RequestError::MemberRemoved)),
+            Event::Tick(now) if now >= self.now => {
+                self.now = now;
+                for id in self.pending.take_expired(now) {
+                    self.reply(id, Err(RequestError::MemberRemoved));
+                }
+            }
+            _ => {}
+        }
     }
 
     fn tick(&mut self, now: Instant) {
@@ -321,28 +461,60 @@ impl<F: FileSystem> Member<F> {
 
     // ---- Client requests ----
 
-    fn request(&mut self, id: RequestId, request: ClientRequest) {
+    fn request(&mut self, id: RequestId, request: ClientRequest) -> Result<(), NodeError> {
         if self.pending.contains(id) {
             self.effects.push(Effect::Reply {
                 id,
                 result: Err(RequestError::DuplicateRequestId(id)),
             });
-            return;
+            return Ok(());
         }
         if self.pending.len() >= self.config.pending_requests_max {
             self.reply(id, Err(RequestError::TooManyRequests));
-            return;
+            return Ok(());
         }
         if let Err(error) = self.validate(&request) {
             self.reply(id, Err(error.into()));
-            return;
+            return Ok(());
+        }
+        if let Err(error) = self.check_space(&request) {
+            self.reply(id, Err(error));
+            return Ok(());
         }
         match request {
-            ClientRequest::Range(range) if range.serializable => {
+            ClientRequest::Range(range) if range.serializable || self.reads_locally() => {
                 let result = self.serve_range(&range);
                 self.reply(id, result);
             }
-            ClientRequest::Range(range) => self.read_index(id, range),
+            ClientRequest::Range(range) => self.read_index(id, ReadKind::Range(range)),
+            ClientRequest::MemberAdd(add) => self.member_add(id, add),
+            ClientRequest::MemberRemove(remove) => self.member_remove(id, remove.id),
+            ClientRequest::MemberPromote(promote) => self.member_promote(id, promote.id),
+            ClientRequest::MemberList(list) if list.linearizable => {
+                self.read_index(id, ReadKind::MemberList);
+            }
+            ClientRequest::MemberList(_) => {
+                let result = Ok(self.member_list());
+                self.reply(id, result);
+            }
+            ClientRequest::MoveLeader(request) => self.move_leader(id, request.target_id),
+            ClientRequest::Status => {
+                let result = self.status()?;
+                self.reply(id, Ok(result));
+            }
+            ClientRequest::HashKv(request) => {
+                let result = self.store.hash_kv(&request).map(ClientResponse::HashKv);
+                self.reply(id, result.map_err(RequestError::from));
+            }
+            ClientRequest::Defragment => {
+                let result = self.defragment()?;
+                self.reply(id, Ok(result));
+            }
+            ClientRequest::Snapshot => {
+                let result = self.snapshot_blob()?;
+                self.reply(id, Ok(result));
+            }
+            ClientRequest::Alarm(request) => self.alarm(id, request),
             ClientRequest::LeaseKeepAlive(keep_alive) => {
                 let result = self.lease_keep_alive(keep_alive);
                 self.reply(id, result);
@@ -367,6 +539,17 @@ impl<F: FileSystem> Member<F> {
                 }
             }
         }
+        Ok(())
+    }
+
+    /// Whether linearizable ranges are served at once from the local store (only with
+    /// the defect `linearizable-read-local`).
+    fn reads_locally(&self) -> bool {
+        #[cfg(feature = "defects")]
+        if self.config.has_defect(crate::Defect::LinearizableReadLocal) {
+            return true;
+        }
+        false
     }
 
     fn validate(&self, request: &ClientRequest) -> invar_mvcc::Result<()> {
@@ -399,24 +582,20 @@ impl<F: FileSystem> Member<F> {
         Ok(ClientResponse::Range(self.store.range(req)?))
     }
 
-    fn read_index(&mut self, id: RequestId, request: RangeRequest) {
+    fn read_index(&mut self, id: RequestId, kind: ReadKind) {
         let context = self.next_read_context;
         match self.raft.read_index(context) {
             Ok(()) => {
                 self.next_read_context += 1;
                 let deadline = self.now.plus_nanos(self.config.request_timeout_nanos);
-                let read = PendingRead {
-                    id,
-                    request,
-                    deadline,
-                };
+                let read = PendingRead { id, kind, deadline };
                 self.pending.add_read(context, read);
             }
             Err(RaftRequestError::NoLeader | RaftRequestError::NotLeader { .. }) => {
                 self.reply(id, Err(RequestError::NoLeader));
             }
             Err(RaftRequestError::NotAVoter(_)) => {
-                self.reply(id, Err(RequestError::NoLeader));
+                self.reply(id, Err(RequestError::NotSupportedForLearner));
             }
         }
     }
@@ -427,7 +606,13 @@ impl<F: FileSystem> Member<F> {
             request_id: id,
             request,
         };
-        match self.raft.propose(codec::encode(&proposal)) {
+        let proposed = self.raft.propose(codec::encode(&proposal));
+        self.track_proposal(id, proposed);
+    }
+
+    /// Waits for the entry a proposal got, or answers why there is none.
+    pub(crate) fn track_proposal(&mut self, id: RequestId, proposed: Result<Index, ProposeError>) {
+        match proposed {
             Ok(index) => {
                 let write = PendingWrite {
                     id,
@@ -439,7 +624,10 @@ impl<F: FileSystem> Member<F> {
             Err(ProposeError::NotLeader { leader }) => {
                 self.reply(id, Err(RequestError::NotLeader { leader }));
             }
-            Err(ProposeError::Overloaded) => self.reply(id, Err(RequestError::TooManyRequests)),
+            // One conf change at a time: the next one waits, as under load.
+            Err(ProposeError::Overloaded | ProposeError::ConfChangePending) => {
+                self.reply(id, Err(RequestError::TooManyRequests));
+            }
             Err(_) => self.reply(id, Err(RequestError::ProposalDropped)),
         }
     }

@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use invar_mvcc::RangeRequest;
-use invar_raft::{Index, Term};
+use invar_raft::{Index, NodeId, Term};
 
 use crate::event::{Instant, RequestId};
 
@@ -17,17 +17,35 @@ pub(crate) struct PendingWrite {
     pub(crate) deadline: Instant,
 }
 
+/// What a linearizable read reads once its read index is applied.
+#[derive(Clone, Debug)]
+pub(crate) enum ReadKind {
+    /// A range of the store.
+    Range(RangeRequest),
+    /// The member list.
+    MemberList,
+}
+
 /// A linearizable read.
 #[derive(Clone, Debug)]
 pub(crate) struct PendingRead {
     pub(crate) id: RequestId,
-    pub(crate) request: RangeRequest,
+    pub(crate) kind: ReadKind,
+    pub(crate) deadline: Instant,
+}
+
+/// A MoveLeader, answered once the target leads.
+#[derive(Clone, Debug)]
+pub(crate) struct PendingTransfer {
+    pub(crate) id: RequestId,
+    pub(crate) target: NodeId,
     pub(crate) deadline: Instant,
 }
 
 /// Every request waiting for an answer.
 ///
-/// Invariant: `ids` holds exactly the ids in `writes`, `unconfirmed` and `confirmed`.
+/// Invariant: `ids` holds exactly the ids in `writes`, `unconfirmed`, `confirmed` and
+/// `transfers`.
 #[derive(Debug, Default)]
 pub(crate) struct Pending {
     pub(crate) writes: BTreeMap<Index, PendingWrite>,
@@ -35,6 +53,8 @@ pub(crate) struct Pending {
     pub(crate) unconfirmed: BTreeMap<u64, PendingRead>,
     /// Reads with a read index, waiting for the applied index to reach it: (index, context).
     pub(crate) confirmed: BTreeMap<(Index, u64), PendingRead>,
+    /// Leader transfers, by request id.
+    pub(crate) transfers: BTreeMap<RequestId, PendingTransfer>,
     ids: BTreeSet<RequestId>,
 }
 
@@ -65,6 +85,22 @@ impl Pending {
         );
         let previous = self.unconfirmed.insert(context, read);
         assert!(previous.is_none(), "read context {context} reused");
+    }
+
+    pub(crate) fn add_transfer(&mut self, transfer: PendingTransfer) {
+        assert!(
+            self.ids.insert(transfer.id),
+            "request id {} pending twice",
+            transfer.id
+        );
+        self.transfers.insert(transfer.id, transfer);
+    }
+
+    /// Takes every pending transfer.
+    pub(crate) fn take_transfers(&mut self) -> Vec<PendingTransfer> {
+        let taken = std::mem::take(&mut self.transfers);
+        self.forget(taken.keys().copied());
+        taken.into_values().collect()
     }
 
     /// Takes the writes at or below `index` (they are decided: applied or overwritten).
@@ -129,6 +165,8 @@ impl Pending {
             .retain(|_, r| keep_or_collect(r.deadline, r.id, now, &mut expired));
         self.confirmed
             .retain(|_, r| keep_or_collect(r.deadline, r.id, now, &mut expired));
+        self.transfers
+            .retain(|_, t| keep_or_collect(t.deadline, t.id, now, &mut expired));
         self.forget(expired.iter().copied());
         expired
     }
@@ -142,7 +180,10 @@ impl Pending {
 
     /// Checks the invariant on `ids`.
     pub(crate) fn check_invariants(&self) -> Result<(), String> {
-        let count = self.writes.len() + self.unconfirmed.len() + self.confirmed.len();
+        let count = self.writes.len()
+            + self.unconfirmed.len()
+            + self.confirmed.len()
+            + self.transfers.len();
         if count != self.ids.len() {
             return Err(format!(
                 "{count} pending requests but {} ids",

@@ -5,10 +5,15 @@ use invar_mvcc::{Request, Response};
 use invar_raft::{Entry, EntryKind, Index, Ready, Role, Snapshot};
 use invar_storage::fs::FileSystem;
 
+use crate::cluster::{self, COMMAND_VERSION};
 use crate::codec;
 use crate::error::{NodeError, RequestError};
 use crate::event::{ClientResponse, Effect};
 use crate::member::Member;
+use crate::pending::ReadKind;
+
+/// A write's answer for the member that proposed it: (proposer, request id, result).
+pub(crate) type Outcome = (u64, u64, Result<ClientResponse, RequestError>);
 
 impl<F: FileSystem> Member<F> {
     /// Carries out one `Ready` in the order of its contract.
@@ -55,6 +60,7 @@ impl<F: FileSystem> Member<F> {
     }
 
     fn persist(&mut self, ready: &Ready) -> Result<(), NodeError> {
+        let skip_sync = self.skips_wal_sync(ready);
         let mut wrote = false;
         if let Some(snapshot) = &ready.snapshot {
             self.snapshots.save(snapshot)?;
@@ -68,18 +74,38 @@ impl<F: FileSystem> Member<F> {
         }
         // Sync whatever was written, even a commit-only hard state: the store may make an
         // applied index durable, and a restart must find a commit index at least that high.
-        if wrote {
+        if wrote && !skip_sync {
             self.wal.sync()?;
         }
         Ok(())
     }
 
+    /// Defect `ack-before-wal-sync`: the leader does not sync its own appends (it "counts on
+    /// the followers"), only term and vote changes and snapshots; a single member commits,
+    /// applies and answers entries that a crash then loses.
+    fn skips_wal_sync(&self, ready: &Ready) -> bool {
+        #[cfg(feature = "defects")]
+        if self.config.has_defect(crate::Defect::AckBeforeWalSync) {
+            let hard = ready.hard_state.unwrap_or_default();
+            let previous = self.wal.hard_state();
+            let vote_or_term = ready.hard_state.is_some()
+                && (hard.term != previous.term || hard.vote != previous.vote);
+            return self.is_leader() && ready.snapshot.is_none() && !vote_or_term;
+        }
+        let _ = ready;
+        false
+    }
+
     /// Restores the store from a leader's snapshot (already durable with its WAL marker).
     fn install_snapshot(&mut self, snapshot: &Snapshot) -> Result<(), NodeError> {
         let index = snapshot.meta.index;
+        let (state, image) = cluster::decode_envelope(&snapshot.data).map_err(|reason| {
+            NodeError::Inconsistent(format!("leader's snapshot at index {index}: {reason}"))
+        })?;
         self.store
-            .restore_image(index, &snapshot.data)
+            .restore_image(index, image)
             .map_err(NodeError::Store)?;
+        self.cluster = state;
         self.snapshot_index = index;
         // Writes proposed at or below the snapshot are decided, but their results are not
         // known here.
@@ -96,15 +122,46 @@ impl<F: FileSystem> Member<F> {
             entry.index,
             self.store.consistent_index()
         );
-        if entry.kind == EntryKind::ConfChange || entry.data.is_empty() {
+        if entry.kind == EntryKind::ConfChange {
+            self.store.skip(entry.index).map_err(NodeError::Store)?;
+            let outcome = self.apply_conf_entry(entry);
+            self.answer_outcome(entry, outcome);
+            return Ok(());
+        }
+        if entry.data.is_empty() {
             self.store.skip(entry.index).map_err(NodeError::Store)?;
             self.fail_writes_through(entry.index, None);
+            return Ok(());
+        }
+        if entry.data[0] == COMMAND_VERSION {
+            let command =
+                cluster::decode_command(&entry.data).map_err(|reason| NodeError::BadEntry {
+                    index: entry.index,
+                    reason,
+                })?;
+            self.store.skip(entry.index).map_err(NodeError::Store)?;
+            let outcome = self.apply_command(&command);
+            self.answer_outcome(entry, Some(outcome));
             return Ok(());
         }
         let proposal = codec::decode(&entry.data).map_err(|error| NodeError::BadEntry {
             index: entry.index,
             reason: error.to_string(),
         })?;
+        if self.cluster.has_alarm(crate::api::AlarmType::NoSpace)
+            && crate::maintenance::grows_store(&proposal.request)
+        {
+            // etcd's capped applier: with NOSPACE raised, writes that grow the store fail
+            // on every member alike (the entry still consumes its index).
+            self.store.skip(entry.index).map_err(NodeError::Store)?;
+            let outcome = (
+                proposal.member,
+                proposal.request_id,
+                Err(RequestError::NoSpace),
+            );
+            self.answer_outcome(entry, Some(outcome));
+            return Ok(());
+        }
         let result = self.apply_request(entry.index, &proposal.request)?;
         match (&proposal.request, &result) {
             (Request::LeaseGrant(_), Ok(ClientResponse::Applied(Response::LeaseGrant(grant)))) => {
@@ -117,6 +174,14 @@ impl<F: FileSystem> Member<F> {
         let mine = ours.then_some((proposal.request_id, entry.term, result));
         self.fail_writes_through(entry.index, mine);
         Ok(())
+    }
+
+    /// Answers the pending writes through `entry` with the outcome of a node-level entry.
+    fn answer_outcome(&mut self, entry: &Entry, outcome: Option<Outcome>) {
+        let mine = outcome
+            .filter(|(proposer, _, _)| *proposer == self.raft.id())
+            .map(|(_, request_id, result)| (request_id, entry.term, result));
+        self.fail_writes_through(entry.index, mine);
     }
 
     /// Applies a request; client errors are results, backend errors stop the member.
@@ -177,11 +242,27 @@ impl<F: FileSystem> Member<F> {
         for read in self.pending.take_unconfirmed_reads() {
             self.reply(read.id, Err(RequestError::LeaderChanged));
         }
+        // A leader transfer is answered once its target leads (or when it times out).
+        let leader = self.raft.leader();
+        for transfer in self.pending.take_transfers() {
+            if transfer.target == leader {
+                let header = invar_mvcc::ResponseHeader {
+                    revision: self.store.revision(),
+                    ..Default::default()
+                };
+                self.reply(transfer.id, Ok(ClientResponse::MoveLeader(header)));
+            } else {
+                self.pending.add_transfer(transfer);
+            }
+        }
     }
 
     fn serve_reads(&mut self, applied: Index) {
         for read in self.pending.take_readable(applied) {
-            let result = self.serve_range(&read.request);
+            let result = match &read.kind {
+                ReadKind::Range(request) => self.serve_range(request),
+                ReadKind::MemberList => Ok(self.member_list()),
+            };
             self.reply(read.id, result);
         }
     }
@@ -195,7 +276,8 @@ impl<F: FileSystem> Member<F> {
             return Ok(());
         }
         self.store.sync().map_err(NodeError::Store)?;
-        let data = self.store.image().map_err(NodeError::Store)?;
+        let image = self.store.image().map_err(NodeError::Store)?;
+        let data = cluster::encode_envelope(&self.cluster, &image);
         let Some(meta) = self
             .raft
             .compact(data.clone(), self.config.snapshot_keep_entries)

@@ -69,24 +69,38 @@ impl Raft {
     /// as the first log entries (term 1, committed), as etcd does, so members added later
     /// learn it from the log.
     pub fn bootstrap(config: Config, voters: &[NodeId]) -> Result<Raft, RestoreError> {
+        let with_contexts: Vec<(NodeId, Vec<u8>)> =
+            voters.iter().map(|&id| (id, Vec::new())).collect();
+        Raft::bootstrap_with_contexts(config, &with_contexts)
+    }
+
+    /// [`Raft::bootstrap`] where each initial voter's conf change carries a context (the
+    /// application's description of the member, e.g. its name and addresses), as etcd's
+    /// bootstrap entries carry each member's attributes. Voters are sorted by id; for a
+    /// duplicated id the first context given is kept.
+    pub fn bootstrap_with_contexts(
+        config: Config,
+        voters: &[(NodeId, Vec<u8>)],
+    ) -> Result<Raft, RestoreError> {
         let mut sorted = voters.to_vec();
-        sorted.sort_unstable();
-        sorted.dedup();
+        sorted.sort_by_key(|(id, _)| *id);
+        sorted.dedup_by_key(|(id, _)| *id);
         let entries: Vec<Entry> = sorted
             .iter()
             .enumerate()
-            .map(|(k, &node_id)| Entry {
+            .map(|(k, (node_id, context))| Entry {
                 term: 1,
                 index: k as u64 + 1,
                 kind: EntryKind::ConfChange,
                 data: ConfChange {
                     kind: ConfChangeKind::AddVoter,
-                    node_id,
-                    context: Vec::new(),
+                    node_id: *node_id,
+                    context: context.clone(),
                 }
                 .encode(),
             })
             .collect();
+        let sorted: Vec<NodeId> = sorted.into_iter().map(|(id, _)| id).collect();
         let commit = entries.len() as u64;
         let mut raft = Raft::restart(config, PersistedState::default())?;
         raft.term = 1;

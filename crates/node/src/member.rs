@@ -320,6 +320,13 @@ impl<F: FileSystem> Member<F> {
     pub fn is_removed(&self) -> bool {
         self.cluster.removed.contains(&self.raft.id())
     }
+    /// Whether this member is a learner (as of the applied member list).
+    pub fn is_learner(&self) -> bool {
+        self.cluster
+            .members
+            .get(&self.raft.id())
+            .is_some_and(|m| m.is_learner)
+    }
     /// The member list as of the applied index, by id.
     pub fn members(&self) -> Vec<crate::api::MemberInfo> {
         self.cluster.list()
@@ -481,6 +488,10 @@ impl<F: FileSystem> Member<F> {
             self.reply(id, Err(error));
             return Ok(());
         }
+        if self.is_learner() && !learner_serves(&request) {
+            self.reply(id, Err(RequestError::NotSupportedForLearner));
+            return Ok(());
+        }
         match request {
             ClientRequest::Range(range) if range.serializable || self.reads_locally() => {
                 let result = self.serve_range(&range);
@@ -630,6 +641,23 @@ impl<F: FileSystem> Member<F> {
             }
             Err(_) => self.reply(id, Err(RequestError::ProposalDropped)),
         }
+    }
+}
+
+/// What a learner serves (etcd: serializable reads and status; here also what only this
+/// member can answer: its store's hash, defragment, snapshot, alarms to read, and the
+/// member list from its applied state). Writes get "not leader" from any non-leader.
+fn learner_serves(request: &ClientRequest) -> bool {
+    match request {
+        ClientRequest::Range(range) => range.serializable,
+        ClientRequest::MemberList(list) => !list.linearizable,
+        ClientRequest::Alarm(alarm) => alarm.action == crate::api::AlarmAction::Get,
+        ClientRequest::Status
+        | ClientRequest::HashKv(_)
+        | ClientRequest::Defragment
+        | ClientRequest::Snapshot
+        | ClientRequest::LeaseLeases => true,
+        _ => false,
     }
 }
 

@@ -95,7 +95,10 @@ impl Cluster {
 
     /// Feeds one event to member `id` and carries out its effects.
     pub fn feed(&mut self, id: NodeId, event: Event) {
-        let slot = self.slot(id);
+        // A member added to the cluster but not started yet gets nothing.
+        let Some(slot) = self.ids.iter().position(|&i| i == id) else {
+            return;
+        };
         let Some(member) = self.members[slot].as_mut() else {
             return;
         };
@@ -240,6 +243,30 @@ impl Cluster {
         let hashes = self.hashes();
         let distinct: BTreeSet<(u32, i64)> = hashes.values().copied().collect();
         assert_eq!(distinct.len(), 1, "members diverged: {hashes:?}");
+    }
+
+    /// Starts member `id` with an empty disk, joining the cluster (after a MemberAdd named
+    /// it); `tweak` adjusts its configuration.
+    pub fn join(&mut self, id: NodeId, tweak: impl Fn(&mut Config)) {
+        let mut config = Config::new(id, &[], self.rng.next_u64());
+        config.join_existing = true;
+        config.tick_interval_nanos = TICK_NANOS;
+        config.request_timeout_nanos = 1_000 * TICK_NANOS;
+        tweak(&mut config);
+        let disk = SimFs::with_seed(self.rng.next_u64());
+        let member = Member::open(disk.clone(), &dir(), config.clone()).expect("open");
+        self.ids.push(id);
+        self.disks.push(disk);
+        self.members.push(Some(member));
+        self.configs.push(config);
+    }
+
+    /// Takes member `id` out of the world for good (e.g. once it was removed): it is down
+    /// and never restarted.
+    pub fn retire(&mut self, id: NodeId) {
+        let slot = self.slot(id);
+        self.members[slot] = None;
+        self.in_flight.retain(|m| m.to != id && m.from != id);
     }
 
     /// Crashes member `id`'s disk (unsynced writes partly lost) and process.

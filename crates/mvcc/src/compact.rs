@@ -21,8 +21,12 @@ impl Store {
         if revision > self.current_revision {
             return Err(MvccError::FutureRevision);
         }
+        #[cfg(feature = "defects")]
+        let drop_latest = self.config.defects.compact_drops_latest;
+        #[cfg(not(feature = "defects"))]
+        let drop_latest = false;
         self.write(false, |ctx| {
-            for removed in ctx.index.compact(revision) {
+            for removed in ctx.index.compact(revision, drop_latest) {
                 ctx.kv.remove(removed.to_key()).map_err(backend)?;
             }
             ctx.compact_revision = revision;

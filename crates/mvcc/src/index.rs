@@ -145,15 +145,16 @@ impl KeyIndex {
 
     /// Drops every revision that compaction at `at` makes unreachable: for each key, all
     /// revisions `<= at` except the latest one, and that one too if it is a tombstone.
-    /// Returns the removed revisions in key order.
-    pub(crate) fn compact(&mut self, at: i64) -> Vec<Revision> {
+    /// Returns the removed revisions in key order. `drop_latest` is the deliberate defect
+    /// `compact-drops-latest` (the latest revision goes too, live or not).
+    pub(crate) fn compact(&mut self, at: i64, drop_latest: bool) -> Vec<Revision> {
         let mut removed = Vec::new();
         self.keys.retain(|_, entries| {
             let position = entries.partition_point(|entry| entry.revision.main <= at);
             let Some(mut keep_from) = position.checked_sub(1) else {
                 return true;
             };
-            if entries[keep_from].is_tombstone() {
+            if entries[keep_from].is_tombstone() || drop_latest {
                 keep_from += 1;
             }
             removed.extend(entries.drain(..keep_from).map(|entry| entry.revision));

@@ -78,6 +78,8 @@ mod apply;
 mod backend;
 mod codec;
 mod compact;
+#[cfg(feature = "defects")]
+mod defects;
 mod defrag;
 mod error;
 mod hash;
@@ -96,6 +98,8 @@ mod write;
 pub use apply::{Request, Response};
 pub use backend::{FileBackend, MemBackend};
 pub use codec::hash_record;
+#[cfg(feature = "defects")]
+pub use defects::Defects;
 pub use error::{GrpcCode, MvccError, Result};
 pub use revision::{KeyRange, Revision};
 pub use store::{Applied, Config, LEASE_TTL_SECONDS_MAX, Store};

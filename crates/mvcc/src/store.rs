@@ -41,6 +41,9 @@ pub struct Config {
     pub commits_per_sync: u64,
     /// Most revisions in one catch-up watch response (etcd's `watchBatchMaxRevs`, 1000).
     pub watch_catch_up_revisions_max: usize,
+    /// Deliberate defects (only with the `defects` feature; all off by default).
+    #[cfg(feature = "defects")]
+    pub defects: crate::Defects,
 }
 
 impl Default for Config {
@@ -50,6 +53,8 @@ impl Default for Config {
             lease_ttl_seconds_min: 2,
             commits_per_sync: 1,
             watch_catch_up_revisions_max: 1000,
+            #[cfg(feature = "defects")]
+            defects: crate::Defects::default(),
         }
     }
 }
@@ -372,6 +377,7 @@ impl Store {
             Durability::None
         };
         txn.set_durability(durability).map_err(backend)?;
+        let separate_index = self.index_in_separate_txn();
         let consistent_index = i64::try_from(self.consistent_index)
             .map_err(|_| MvccError::Backend("consistent index above i64::MAX".into()))?;
         let (result, changes, revision, compact_revision) = {
@@ -401,11 +407,24 @@ impl Store {
                 .map_err(backend)?;
             meta.insert(META_COMPACT_REVISION, ctx.compact_revision)
                 .map_err(backend)?;
-            meta.insert(META_CONSISTENT_INDEX, consistent_index)
-                .map_err(backend)?;
+            if !separate_index {
+                meta.insert(META_CONSISTENT_INDEX, consistent_index)
+                    .map_err(backend)?;
+            }
             (result, ctx.changes, revision, ctx.compact_revision)
         };
         txn.commit().map_err(backend)?;
+        if separate_index {
+            // Defect `consistent-index-separate-txn`: the index follows in its own, lazily
+            // durable transaction.
+            let mut txn = self.db.begin_write().map_err(backend)?;
+            txn.set_durability(Durability::None).map_err(backend)?;
+            txn.open_table(META)
+                .map_err(backend)?
+                .insert(META_CONSISTENT_INDEX, consistent_index)
+                .map_err(backend)?;
+            txn.commit().map_err(backend)?;
+        }
         assert!(revision >= self.current_revision, "revision went backwards");
         assert!(
             compact_revision >= self.compact_revision,
@@ -420,6 +439,15 @@ impl Store {
             self.commits_since_sync += 1;
         }
         Ok((result, changes))
+    }
+
+    /// Whether the consistent index is written apart from the data (a deliberate defect).
+    fn index_in_separate_txn(&self) -> bool {
+        #[cfg(feature = "defects")]
+        if self.config.defects.consistent_index_separate_txn {
+            return true;
+        }
+        false
     }
 
     /// Reads one record that the index says exists.

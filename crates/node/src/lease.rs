@@ -70,6 +70,17 @@ impl<F: FileSystem> Member<F> {
         if leading == self.lessor.primary {
             return Ok(());
         }
+        #[cfg(feature = "defects")]
+        if self
+            .config
+            .has_defect(crate::Defect::LeaseExpiryFollowerClock)
+        {
+            // The expiry times this member kept by its own clock as a follower stay: no
+            // renewal on promotion.
+            self.lessor.primary = leading;
+            self.lessor.revoking.clear();
+            return Ok(());
+        }
         self.lessor.expiries.clear();
         self.lessor.revoking.clear();
         self.lessor.primary = leading;
@@ -93,10 +104,22 @@ impl<F: FileSystem> Member<F> {
 
     /// A grant was applied: the leader starts its clock.
     pub(crate) fn lease_granted(&mut self, id: i64, ttl: i64) {
-        if self.lessor.primary {
+        if self.lessor.primary || self.times_leases_as_follower() {
             let expiry = self.now.plus_nanos(seconds(ttl));
             self.lessor.expiries.insert(id, expiry);
         }
+    }
+
+    /// Defect `lease-expiry-follower-clock`: every member times leases by its own clock.
+    fn times_leases_as_follower(&self) -> bool {
+        #[cfg(feature = "defects")]
+        if self
+            .config
+            .has_defect(crate::Defect::LeaseExpiryFollowerClock)
+        {
+            return true;
+        }
+        false
     }
 
     /// A revoke was applied (or refused: the lease is gone either way).

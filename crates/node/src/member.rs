@@ -92,7 +92,8 @@ impl<F: FileSystem + Clone> Member<F> {
         if new_store {
             fs.sync_dir(dir)?;
         }
-        let mut store = Store::open(Box::new(backend), config.mvcc).map_err(NodeError::Store)?;
+        let mut store =
+            Store::open(Box::new(backend), store_config(&config)).map_err(NodeError::Store)?;
         let snapshots = SnapshotStore::open(fs.clone(), &dir.join(SNAP_DIR))?;
         let wal_dir = dir.join(WAL_DIR);
         let opened = match fs.list(&wal_dir) {
@@ -142,6 +143,20 @@ impl<F: FileSystem + Clone> Member<F> {
             stopped: false,
         })
     }
+}
+
+/// The store's configuration, with the store's deliberate defects when one is chosen.
+fn store_config(config: &Config) -> invar_mvcc::Config {
+    #[allow(unused_mut)]
+    let mut store = config.mvcc;
+    #[cfg(feature = "defects")]
+    {
+        use crate::Defect;
+        store.defects.consistent_index_separate_txn =
+            config.has_defect(Defect::ConsistentIndexSeparateTxn);
+        store.defects.compact_drops_latest = config.has_defect(Defect::CompactDropsLatest);
+    }
+    store
 }
 
 /// A log with nothing in it: a crash came between creating the WAL and the first save.

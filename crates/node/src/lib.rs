@@ -60,6 +60,30 @@
 //!   Unanswered reads fail the same way when the leader changes, and every request fails with
 //!   [`RequestError::TimedOut`] after [`Config::request_timeout_nanos`].
 //!
+//! - The cluster API (MemberAdd, MemberRemove, MemberPromote, MoveLeader) is leader-only and
+//!   goes through raft conf changes, one at a time, whose context carries the member's
+//!   attributes; MemberList is served from the applied member list (after a ReadIndex round
+//!   when `linearizable`). Rules, ids and errors: see `membership.rs`. A member that applied
+//!   its own removal answers every request "the member has been permanently removed from
+//!   the cluster" ([`Member::is_removed`]).
+//! - Status, HashKv, Defragment and Snapshot are served by this member at once; Alarm Get
+//!   too, Activate/Deactivate go through consensus. The backend quota raises the NOSPACE
+//!   alarm; with it raised, Put, growing Txns and LeaseGrant fail with "etcdserver: mvcc:
+//!   database space exceeded" on every member; a disk that is really full stops the member
+//!   ([`NodeError::is_no_space`]). See `maintenance.rs`.
+//! - A learner serves serializable reads and the local maintenance requests only
+//!   ("etcdserver: rpc not supported for learner").
+//! - The member list and the alarms are replicated state beside the store: applied from the
+//!   log, carried in every raft snapshot (an envelope around the store image), and rebuilt on
+//!   restart from the snapshot plus the WAL's entries up to the consistent index (see
+//!   `cluster.rs`). A new member joins with [`Config::join_existing`] after a MemberAdd.
+//!
+//! # Deliberate defects
+//!
+//! [`Defect`] lists realistic mistakes compiled in only with the cargo feature `defects`
+//! and chosen per member with [`Config::defect`] (a build without the feature refuses a
+//! config naming one), so that the simulator can prove its properties catch each.
+//!
 //! # Watches
 //!
 //! Served from this member's applied store (followers too), per client stream

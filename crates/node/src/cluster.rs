@@ -139,8 +139,10 @@ impl ClusterState {
                 self.members.insert(id, member);
             }
             ConfChangeKind::RemoveNode => {
-                if voters.len() == 1 && voters[0] == id {
-                    return false; // The last voter stays.
+                if voters.iter().all(|v| *v == id) {
+                    // No voter would be left (raft's `NoVotersLeft`, also when there is
+                    // none yet): raft skips the change, so does the member list.
+                    return false;
                 }
                 if self.members.remove(&id).is_none() {
                     // Raft removes an id it tracks even without attributes; mirror it.
@@ -537,5 +539,48 @@ mod tests {
         assert!(state.apply_conf_change(&change(ConfChangeKind::RemoveNode, 1), &context));
         assert!(state.removed.contains(&1) && state.alarms.is_empty());
         assert!(!state.apply_conf_change(&change(ConfChangeKind::RemoveNode, 7), &context));
+    }
+
+    /// The member list applies exactly the changes raft's `ConfState::apply` applies, with
+    /// the same result, from any start (an empty one too: a joining member's, before its
+    /// first entry).
+    #[test]
+    fn conf_changes_match_raft_conf_state() {
+        use invar_raft::{ConfState, Prng};
+        let context = ConfContext::empty();
+        let kinds = [
+            ConfChangeKind::AddVoter,
+            ConfChangeKind::AddLearner,
+            ConfChangeKind::RemoveNode,
+        ];
+        for seed in 0..200 {
+            let mut rng = Prng::new(seed);
+            let mut state = ClusterState::default();
+            let mut conf = ConfState::default();
+            for step in 0..30 {
+                let change = ConfChange {
+                    kind: kinds[rng.range(0, 3) as usize],
+                    node_id: rng.range(1, 5),
+                    context: vec![],
+                };
+                let raft = conf.apply(&change);
+                let applied = state.apply_conf_change(&change, &context);
+                assert_eq!(applied, raft.is_ok(), "seed {seed} step {step}: {change:?}");
+                if let Ok(next) = raft {
+                    conf = next;
+                }
+                let voters: BTreeSet<NodeId> = state.voters().collect();
+                let learners: BTreeSet<NodeId> = state
+                    .members
+                    .values()
+                    .filter(|m| m.is_learner)
+                    .map(|m| m.id)
+                    .collect();
+                assert_eq!(
+                    (voters, learners),
+                    (conf.voters.clone(), conf.learners.clone())
+                );
+            }
+        }
     }
 }

@@ -30,6 +30,10 @@ pub enum RequestError {
     /// No answer within the request timeout; the outcome is unknown.
     #[error("etcdserver: request timed out")]
     TimedOut,
+    /// A MoveLeader whose target did not lead within the request timeout (etcd's
+    /// `ErrTimeoutLeaderTransfer`); leadership may still move.
+    #[error("etcdserver: request timed out, leader transfer took too long")]
+    LeaderTransferTimedOut,
     /// Too many requests pending on this member, or raft's uncommitted bytes are full.
     #[error("etcdserver: too many requests")]
     TooManyRequests,
@@ -101,6 +105,7 @@ impl RequestError {
             RequestError::NoLeader
             | RequestError::LeaderChanged
             | RequestError::TimedOut
+            | RequestError::LeaderTransferTimedOut
             | RequestError::MemberRemoved => GrpcCode::Unavailable,
             RequestError::ProposalDropped => GrpcCode::Internal,
         }
@@ -108,7 +113,12 @@ impl RequestError {
 
     /// Whether the request may have been applied although it failed.
     pub fn outcome_unknown(&self) -> bool {
-        matches!(self, RequestError::LeaderChanged | RequestError::TimedOut)
+        matches!(
+            self,
+            RequestError::LeaderChanged
+                | RequestError::TimedOut
+                | RequestError::LeaderTransferTimedOut
+        )
     }
 }
 

@@ -407,11 +407,13 @@ impl<F: FileSystem> Member<F> {
         }
         match event {
             Event::Message(message) => {
-                if self.cluster.members.contains_key(&message.from) {
-                    self.peer_heard.insert(message.from, self.now);
+                if self.accepts_message(&message) {
+                    if self.cluster.members.contains_key(&message.from) {
+                        self.peer_heard.insert(message.from, self.now);
+                    }
+                    // A malformed or stale message is refused by raft; a peer cannot stop us.
+                    let _refused = self.raft.step(message);
                 }
-                // A malformed or stale message is refused by raft; a peer cannot stop us.
-                let _refused = self.raft.step(message);
             }
             Event::Tick(now) => self.tick(now),
             Event::Request { id, request } => self.request(id, request)?,
@@ -429,6 +431,33 @@ impl<F: FileSystem> Member<F> {
         self.catch_up_watchers()?;
         self.maybe_snapshot()?;
         Ok(std::mem::take(&mut self.effects))
+    }
+
+    /// Whether a peer message may reach raft. Dropped: a message from a removed member (as
+    /// etcd's "cannot process message from removed member": one that never applied its own
+    /// removal would otherwise depose leaders with its higher terms), and a snapshot whose
+    /// data is not an envelope whose member list matches its raft configuration (raft would
+    /// take it, it would be made durable, and then neither installing it nor a restart could
+    /// go on: the member would be stopped for good).
+    fn accepts_message(&self, message: &invar_raft::Message) -> bool {
+        if self.cluster.removed.contains(&message.from) {
+            return false;
+        }
+        let invar_raft::MessageBody::Snapshot { snapshot } = &message.body else {
+            return true;
+        };
+        let Ok((state, _image)) = cluster::decode_envelope(&snapshot.data) else {
+            return false;
+        };
+        let conf = &snapshot.meta.conf_state;
+        let voters: std::collections::BTreeSet<NodeId> = state.voters().collect();
+        let learners: std::collections::BTreeSet<NodeId> = state
+            .members
+            .values()
+            .filter(|m| m.is_learner)
+            .map(|m| m.id)
+            .collect();
+        voters == conf.voters && learners == conf.learners
     }
 
     /// A removed member serves nothing: requests fail, peers are not answered, and what was
@@ -465,8 +494,14 @@ impl<F: FileSystem> Member<F> {
         self.next_tick = Some(next);
         self.tick_watch_progress(u64::from(ticks));
         self.expire_leases();
+        let transfers: Vec<RequestId> = self.pending.transfers.keys().copied().collect();
         for id in self.pending.take_expired(now) {
-            self.reply(id, Err(RequestError::TimedOut));
+            let error = if transfers.contains(&id) {
+                RequestError::LeaderTransferTimedOut
+            } else {
+                RequestError::TimedOut
+            };
+            self.reply(id, Err(error));
         }
     }
 
@@ -499,12 +534,14 @@ impl<F: FileSystem> Member<F> {
             self.reply(id, Err(error.into()));
             return Ok(());
         }
-        if let Err(error) = self.check_space(&request) {
-            self.reply(id, Err(error));
-            return Ok(());
-        }
+        // A learner refuses before the quota is looked at (etcd's interceptor comes before
+        // its quota check); it never proposes, so it never raises the alarm either.
         if self.is_learner() && !learner_serves(&request) {
             self.reply(id, Err(RequestError::NotSupportedForLearner));
+            return Ok(());
+        }
+        if let Err(error) = self.check_space(&request) {
+            self.reply(id, Err(error));
             return Ok(());
         }
         match request {
@@ -661,7 +698,8 @@ impl<F: FileSystem> Member<F> {
 
 /// What a learner serves (etcd: serializable reads and status; here also what only this
 /// member can answer: its store's hash, defragment, snapshot, alarms to read, and the
-/// member list from its applied state). Writes get "not leader" from any non-leader.
+/// member list from its applied state). Everything else, writes too, gets "rpc not supported
+/// for learner".
 fn learner_serves(request: &ClientRequest) -> bool {
     match request {
         ClientRequest::Range(range) => range.serializable,

@@ -6,10 +6,11 @@ mod harness;
 
 use harness::{Cluster, get, put, value_of};
 use invar_node::{
-    ClientRequest, ClientResponse, MemberAddRequest, MemberAttributes, MemberIdRequest, MemberInfo,
-    MemberListRequest, MoveLeaderRequest, RequestError,
+    AlarmAction, AlarmRequest, AlarmType, ClientRequest, ClientResponse, Event, MemberAddRequest,
+    MemberAttributes, MemberIdRequest, MemberInfo, MemberListRequest, MoveLeaderRequest,
+    RequestError,
 };
-use invar_raft::NodeId;
+use invar_raft::{ConfState, Message, MessageBody, NodeId, Snapshot, SnapshotMeta};
 
 fn add(id: NodeId, learner: bool) -> ClientRequest {
     ClientRequest::MemberAdd(MemberAddRequest {
@@ -373,4 +374,135 @@ fn move_leader() {
     cluster
         .call(target, put("x", "y"))
         .expect("put on the new leader");
+}
+
+/// Goal: a removed member cannot disturb the cluster (etcd refuses its messages: "cannot
+/// process message from removed member"); one that never applied its own removal would
+/// otherwise depose the leader with a higher term. Method: remove a follower, then hand the
+/// leader a heartbeat from it at a higher term.
+#[test]
+fn messages_from_a_removed_member_are_dropped() {
+    let mut cluster = named_cluster(107, |_| {});
+    let leader = cluster.wait_for_leader();
+    cluster.settle();
+    let gone = cluster.ids.iter().copied().find(|&i| i != leader).unwrap();
+    cluster
+        .call(leader, remove(gone))
+        .expect("remove a follower");
+    cluster.retire(gone);
+    cluster.settle();
+    let term = cluster.member(leader).term();
+    let heartbeat = Message {
+        from: gone,
+        to: leader,
+        term: term + 3,
+        body: MessageBody::Heartbeat {
+            commit: 0,
+            read_seq: 0,
+        },
+    };
+    cluster.feed(leader, Event::Message(heartbeat));
+    assert!(
+        cluster.member(leader).is_leader(),
+        "deposed by a removed member"
+    );
+    assert_eq!(cluster.member(leader).term(), term);
+    cluster
+        .call(leader, put("still", "leading"))
+        .expect("put after the removed member spoke");
+}
+
+/// Goal: a snapshot whose data is not an envelope, or whose member list contradicts its
+/// raft configuration, is dropped before raft takes it (taken, it would be made durable and
+/// then stop the member, for good, or split the member list from raft's configuration).
+/// Method: hand a follower both kinds from the leader, at the leader's term and past its log.
+#[test]
+fn a_snapshot_with_bad_data_is_dropped() {
+    let mut cluster = named_cluster(108, |_| {});
+    let leader = cluster.wait_for_leader();
+    cluster.call(leader, put("a", "1")).expect("put");
+    cluster.settle();
+    let follower = cluster.ids.iter().copied().find(|&i| i != leader).unwrap();
+    let blob = match cluster.call(leader, ClientRequest::Snapshot) {
+        Ok(ClientResponse::Snapshot(snapshot)) => snapshot.blob,
+        other => panic!("not a snapshot: {other:?}"),
+    };
+    let term = cluster.member(leader).term();
+    let index = cluster.member(leader).raft().last_index() + 50;
+    let snapshot = |data: Vec<u8>, voters: &[NodeId]| Message {
+        from: leader,
+        to: follower,
+        term,
+        body: MessageBody::Snapshot {
+            snapshot: Snapshot {
+                meta: SnapshotMeta {
+                    index,
+                    term,
+                    conf_state: ConfState {
+                        voters: voters.iter().copied().collect(),
+                        learners: Default::default(),
+                    },
+                },
+                data,
+            },
+        },
+    };
+    let garbage = snapshot(b"not an envelope".to_vec(), &[1, 2, 3]);
+    cluster.feed(follower, Event::Message(garbage));
+    let two: Vec<NodeId> = [1, 2, 3].into_iter().filter(|&i| i != follower).collect();
+    let mismatched = snapshot(blob, &two);
+    cluster.feed(follower, Event::Message(mismatched));
+    assert!(cluster.members[(follower - 1) as usize].is_some());
+    assert!(cluster.member(follower).snapshot_index() < index);
+    cluster.call(leader, put("b", "2")).expect("put");
+    cluster.settle();
+    cluster.assert_converged();
+}
+
+/// Goal: a MoveLeader whose target never leads fails with etcd's own text for it
+/// (`ErrTimeoutLeaderTransfer`, which clients tell apart from a plain timeout). Method: cut
+/// the target off, then move leadership to it.
+#[test]
+fn move_leader_to_an_unreachable_member_times_out() {
+    let mut cluster = named_cluster(109, |_| {});
+    let leader = cluster.wait_for_leader();
+    cluster.settle();
+    let target = cluster.ids.iter().copied().find(|&i| i != leader).unwrap();
+    cluster.cut.insert(target);
+    let to = ClientRequest::MoveLeader(MoveLeaderRequest { target_id: target });
+    let result = cluster.call(leader, to);
+    let Err(error) = result else {
+        panic!("moved leadership to a cut member: {result:?}");
+    };
+    assert_eq!(
+        error.to_string(),
+        "etcdserver: request timed out, leader transfer took too long"
+    );
+    assert_eq!(error.code().name(), "Unavailable");
+    assert!(error.outcome_unknown());
+}
+
+/// Goal: a learner refuses a write as etcd does, "rpc not supported for learner", even when
+/// the NOSPACE alarm is raised (etcd's learner check comes before its quota check). Method:
+/// a learner, the alarm, a put on the learner.
+#[test]
+fn a_learner_refuses_writes_before_the_quota() {
+    let mut cluster = named_cluster(110, |_| {});
+    let leader = cluster.wait_for_leader();
+    cluster.settle();
+    cluster.call(leader, add(4, true)).expect("add a learner");
+    cluster.join(4, |_| {});
+    cluster.settle();
+    let raise = ClientRequest::Alarm(AlarmRequest {
+        action: AlarmAction::Activate,
+        member_id: leader,
+        alarm: AlarmType::NoSpace,
+    });
+    cluster.call(leader, raise).expect("raise NOSPACE");
+    cluster.settle();
+    assert!(cluster.member(4).is_learner() && !cluster.member(4).alarms().is_empty());
+    expect_error(
+        cluster.call(4, put("x", "y")),
+        "etcdserver: rpc not supported for learner",
+    );
 }

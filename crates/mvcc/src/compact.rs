@@ -1,13 +1,17 @@
-//! Compaction: physical removal of every revision that no read at or after the compact
-//! revision can reach, in the same redb transaction as the new compact revision.
+//! Compaction: physical removal of every revision that no read or watch at or after the
+//! compact revision can reach, in the same redb transaction as the new compact revision.
+//! Every record at or above the compact revision stays, so a watcher that starts exactly at it
+//! gets all of that revision's events, deletes included.
 
 use crate::error::{MvccError, Result, backend};
 use crate::store::{Applied, Store};
 use crate::types::{CompactionRequest, CompactionResponse, ResponseHeader};
 
 impl Store {
-    /// Applies a Compact as raft entry `index`. Keeps, for every key, its latest revision at
-    /// or below `req.revision` (unless that is a delete) and everything above.
+    /// Applies a Compact as raft entry `index`. Keeps everything at or above `req.revision`
+    /// (a delete at exactly `req.revision` included, for watchers that start there) and, for
+    /// every key without a record at `req.revision`, its latest revision below it unless that
+    /// is a delete.
     pub fn compact(
         &mut self,
         index: u64,

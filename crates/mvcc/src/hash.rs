@@ -2,6 +2,14 @@
 //! their keyspaces. Only equal `compact_revision`s make two hashes comparable, as in etcd.
 //! The bytes hashed are Invar's canonical form ([`crate::hash_record`]), not etcd's protobuf,
 //! so the values differ from a real etcd's.
+//!
+//! At or below the compact revision C, a record counts only if it is its key's latest record
+//! at or below C and not a delete: what etcd's `keep` map counts. Compaction at C also stores
+//! the other records of revision C (a delete at C above all, for watchers that start there:
+//! etcd #19179), but they are not hashed. etcd does the same since #18274 (its `keep` map
+//! leaves a delete at C out, and its hasher skips it), so that a store compacted before that
+//! fix, which removed the delete, hashes equal to one compacted after it; here it keeps the
+//! hash of a compacted store what it was before Invar kept those records.
 
 use redb::ReadableDatabase;
 
@@ -12,7 +20,8 @@ use crate::store::{KV, Store};
 use crate::types::{HashKvRequest, HashKvResponse, ResponseHeader};
 
 impl Store {
-    /// Hashes every stored revision with main revision `<= req.revision` (0: current).
+    /// Hashes every stored revision with main revision `<= req.revision` (0: current); at or
+    /// below the compact revision only each key's latest record there, if it is not a delete.
     pub fn hash_kv(&self, req: &HashKvRequest) -> Result<HashKvResponse> {
         self.check_usable()?;
         let mut revision = req.revision;
@@ -33,6 +42,16 @@ impl Store {
                 let (key, value) = item.map_err(backend)?;
                 let at = Revision::from_key(key.value())?;
                 let record = codec::decode(at, value.value())?;
+                if at.main <= self.compact_revision {
+                    let counted = !record.tombstone
+                        && self
+                            .index
+                            .latest(&record.kv.key, self.compact_revision)
+                            .is_some_and(|latest| latest.revision == at);
+                    if !counted {
+                        continue;
+                    }
+                }
                 hash = hash_record(hash, at.main, at.sub, &record.kv, record.tombstone);
             }
         }

@@ -27,8 +27,10 @@ impl IndexEntry {
 
 /// All keys with their entries.
 ///
-/// Invariant: each key's entries are strictly increasing by revision, non-empty, the first one
-/// is not a tombstone, and two tombstones are never adjacent.
+/// Invariant: each key's entries are strictly increasing by revision, non-empty, and two
+/// tombstones are never adjacent. The first one is not a tombstone, except a delete made at
+/// exactly the compact revision: compaction keeps it for watchers that start there (see
+/// [`KeyIndex::compact`]), so a key may consist of that tombstone alone.
 #[derive(Debug, Default)]
 pub(crate) struct KeyIndex {
     keys: BTreeMap<Vec<u8>, Vec<IndexEntry>>,
@@ -128,11 +130,14 @@ impl KeyIndex {
         }
     }
 
-    /// Appends an entry read from disk (in revision order); false if it breaks an invariant.
-    pub(crate) fn restore(&mut self, key: &[u8], entry: IndexEntry) -> bool {
+    /// Appends an entry read from disk (in revision order) to a store compacted at `compact`;
+    /// false if it breaks an invariant. A key's history may open with a tombstone only at
+    /// `compact` (etcd's v3.5.18 fix, #19249, restores exactly such a tombstone: without it,
+    /// a restart would forget the delete and the next compaction would not remove it).
+    pub(crate) fn restore(&mut self, key: &[u8], entry: IndexEntry, compact: i64) -> bool {
         let entries = self.keys.entry(key.to_vec()).or_default();
         let fits = match entries.last() {
-            None => !entry.is_tombstone(),
+            None => !entry.is_tombstone() || entry.revision.main == compact,
             Some(last) => {
                 last.revision < entry.revision && !(last.is_tombstone() && entry.is_tombstone())
             }
@@ -143,34 +148,62 @@ impl KeyIndex {
         fits
     }
 
-    /// Drops every revision that compaction at `at` makes unreachable: for each key, all
-    /// revisions `<= at` except the latest one, and that one too if it is a tombstone.
+    /// Drops every revision that compaction at `at` makes unreachable. For each key: if it
+    /// changed at `at`, every record of revision `at` stays (deletes included) and all below
+    /// go; otherwise its latest record below `at` stays if it is live, and all others below
+    /// `at` go. Everything above `at` stays. So a watcher that starts at `at` (allowed: only
+    /// revisions below it are compacted) gets all of `at`'s events: etcd lost a delete made
+    /// at exactly the compact revision (#19179; fixed in #18274, v3.5.16, and #19249,
+    /// v3.5.18); reads at or after `at` see a deleted key absent either way. A delete kept
+    /// this way goes at the next compaction. (A txn can write two records of one key in a
+    /// revision only through the `range_end = "\0"` duplicate-key quirk; here both stay,
+    /// while etcd drops a put at `at` that a delete at `at` follows.)
+    ///
     /// Returns the removed revisions in key order. `drop_latest` is the deliberate defect
-    /// `compact-drops-latest` (the latest revision goes too, live or not).
+    /// `compact-drops-latest`: an off-by-one that drains through the latest revision `<= at`
+    /// (`..=latest`), so a live key whose latest revision is at or below `at` disappears.
     pub(crate) fn compact(&mut self, at: i64, drop_latest: bool) -> Vec<Revision> {
         let mut removed = Vec::new();
         self.keys.retain(|_, entries| {
             let position = entries.partition_point(|entry| entry.revision.main <= at);
-            let Some(mut keep_from) = position.checked_sub(1) else {
+            let Some(latest) = position.checked_sub(1) else {
                 return true;
             };
-            if entries[keep_from].is_tombstone() || drop_latest {
-                keep_from += 1;
-            }
+            let first_at = entries[..position].partition_point(|entry| entry.revision.main < at);
+            let keep_from = if drop_latest {
+                latest + 1
+            } else if first_at < position {
+                first_at
+            } else if entries[latest].is_tombstone() {
+                latest + 1
+            } else {
+                latest
+            };
             removed.extend(entries.drain(..keep_from).map(|entry| entry.revision));
             !entries.is_empty()
         });
         removed
     }
 
-    /// Checks the struct invariant, and that no revision exceeds `current` (O(entries)).
-    pub(crate) fn check(&self, current: i64) -> Result<(), String> {
+    /// The key's last entry at or below revision `at`, live or a delete.
+    pub(crate) fn latest(&self, key: &[u8], at: i64) -> Option<&IndexEntry> {
+        let entries = self.keys.get(key)?;
+        let position = entries.partition_point(|entry| entry.revision.main <= at);
+        entries.get(position.checked_sub(1)?)
+    }
+
+    /// Checks the struct invariant for a store compacted at `compact`, and that no revision
+    /// exceeds `current` (O(entries)).
+    pub(crate) fn check(&self, current: i64, compact: i64) -> Result<(), String> {
         for (key, entries) in &self.keys {
             let Some(first) = entries.first() else {
                 return Err(format!("key {key:?} has no entries"));
             };
-            if first.is_tombstone() {
-                return Err(format!("key {key:?} starts with a tombstone"));
+            if first.is_tombstone() && first.revision.main != compact {
+                return Err(format!(
+                    "key {key:?} starts with a tombstone at {}, not at the compact revision {compact}",
+                    first.revision.main
+                ));
             }
             for pair in entries.windows(2) {
                 if pair[0].revision >= pair[1].revision {

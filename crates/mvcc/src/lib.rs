@@ -13,6 +13,10 @@
 //!   matches no key, a txn whose branch writes nothing) does not bump it.
 //! - All changes of one request share one main revision, with sub revisions 0, 1, 2, ….
 //! - The compact revision never decreases and never exceeds the current revision.
+//! - Compaction at C keeps every record at or above C, a delete made at exactly C included
+//!   (etcd #19179, fixed by #18274 and #19249), so a watcher that starts at C gets all of C's
+//!   events; the next compaction removes that delete. [`Store::hash_kv`] leaves it out, as
+//!   etcd does.
 //! - The consistent index is written in the same redb transaction as the changes that its raft
 //!   entry produced.
 //!
@@ -52,8 +56,8 @@
 //!   (a plain Range treats any revision `<= 0` as "latest").
 //! - The txn duplicate-key check does not give a delete's `range_end = "\0"` its "all keys"
 //!   meaning, so such a delete conflicts with no put.
-//! - Compaction at C also drops a delete made at exactly C, so a watcher starting at C does
-//!   not see it; prev_kv is absent when `mod_revision - 1` is compacted.
+//! - prev_kv is absent when `mod_revision - 1` is compacted (so a watcher starting at the
+//!   compact revision C gets C's events without it).
 //!
 //! # Deviations from etcd
 //! - A write txn that fails midway (a put with `ignore_*` on a key an earlier op of the same
@@ -65,6 +69,10 @@
 //! - HashKV hashes Invar's canonical record form, so values are comparable between Invar
 //!   members only, not with a real etcd.
 //! - Compaction is one redb transaction (etcd removes in batches of 1000 with pauses).
+//! - Compaction at C keeps every record of revision C. etcd drops a put at C that a delete of
+//!   the same key at C follows (a txn can write one key twice only through the
+//!   `range_end = "\0"` quirk above): a watcher from C gets both events here, only the delete
+//!   from etcd.
 //! - Leases: the store keeps only the durable part; `LeaseTimeToLive.ttl` is the granted TTL
 //!   (the member knows the remaining one) and lease ID 0 is "lease not found" (the member picks
 //!   IDs before proposing).

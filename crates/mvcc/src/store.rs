@@ -237,7 +237,10 @@ impl Store {
                 lease: record.kv.lease,
             }
         };
-        if !self.index.restore(&record.kv.key, entry) {
+        if !self
+            .index
+            .restore(&record.kv.key, entry, self.compact_revision)
+        {
             return Err(corrupted(format!(
                 "record at revision {revision:?} breaks its key's history"
             )));
@@ -301,7 +304,8 @@ impl Store {
         if self.durable_consistent_index > self.consistent_index {
             return Err("durable consistent index above the consistent index".into());
         }
-        self.index.check(self.current_revision)?;
+        self.index
+            .check(self.current_revision, self.compact_revision)?;
         self.check_lease_invariants()
     }
 

@@ -182,13 +182,6 @@ impl ExpectedWatcher {
                 if filtered || !range.contains(&event.kv.key) {
                     continue;
                 }
-                // As in etcd, compaction at C drops a delete at exactly C, so a watcher that
-                // starts at the compact revision does not see it.
-                let dropped = event.r#type == invar_mvcc::EventType::Delete
-                    && revision <= self.compact_at_create;
-                if dropped {
-                    continue;
-                }
                 let create = event.r#type == invar_mvcc::EventType::Put && event.kv.version == 1;
                 // Catch-up reads prev_kv at creation, when revision - 1 may be compacted; a live
                 // event's previous revision is never compacted.

@@ -412,8 +412,11 @@ fn compacted_and_future_revisions_are_errors() {
     assert_eq!(hash.to_string(), compacted.to_string());
 }
 
+/// Compaction at C keeps each key's latest live revision below C and everything from C on:
+/// the delete b@5 at exactly C stays (a watcher may start at 5: etcd #19179) until the next
+/// compaction.
 #[test]
-fn compaction_keeps_the_latest_revision_of_live_keys_only() {
+fn compaction_keeps_the_latest_live_revisions_and_everything_from_the_compact_revision() {
     let mut h = Harness::new();
     h.put("a", "1"); // 2
     h.put("a", "2"); // 3
@@ -428,7 +431,7 @@ fn compaction_keeps_the_latest_revision_of_live_keys_only() {
         .iter()
         .map(|e| (e.kv.mod_revision, e.r#type))
         .collect();
-    assert_eq!(kept, [(6, EventType::Put)]);
+    assert_eq!(kept, [(5, EventType::Delete), (6, EventType::Put)]);
     assert!(
         h.store.events(4, 6).is_err(),
         "history below the compact revision is gone"
@@ -447,7 +450,86 @@ fn compaction_keeps_the_latest_revision_of_live_keys_only() {
     assert_eq!(
         kept,
         [(b"a".to_vec(), 3)],
-        "a@3 is kept; a@2, b@4 and the tombstone b@5 are gone"
+        "a@3 is kept; a@2 and b@4 are gone; the tombstone b@5 reads as absent"
+    );
+    h.compact(6).unwrap();
+    assert_eq!(
+        h.store.events(6, 6).unwrap().len(),
+        1,
+        "the next compaction removes the tombstone b@5"
+    );
+    h.store.check_invariants().unwrap();
+}
+
+/// A txn can write two records of one key in one revision through the `range_end = "\0"`
+/// duplicate-key quirk (a delete from the key to the end does not conflict with a put).
+/// Compaction at that revision keeps both, so a watcher starting there gets both events (etcd
+/// keeps both of e@3 but drops the put f@4.0 that the delete f@4.1 follows); reads see the
+/// last one; HashKV counts only each key's latest record at or below the compact revision if
+/// live.
+#[test]
+fn compaction_at_a_revision_keeps_all_of_its_records_of_one_key() {
+    let mut h = Harness::new();
+    h.put("e", "0"); // 2
+    let to_end = |key: &str| {
+        RequestOp::DeleteRange(DeleteRangeRequest {
+            key: key.into(),
+            range_end: vec![0],
+            prev_kv: false,
+        })
+    };
+    let delete_then_put = txn(vec![to_end("e"), RequestOp::Put(put("e", "1"))]);
+    assert_eq!(h.txn(&delete_then_put).unwrap().header.revision, 3);
+    let put_then_delete = txn(vec![RequestOp::Put(put("f", "1")), to_end("f")]);
+    assert_eq!(h.txn(&put_then_delete).unwrap().header.revision, 4);
+    let at = |h: &Harness, from: i64| -> Vec<(String, i64, EventType)> {
+        h.store
+            .events(from, from)
+            .unwrap()
+            .into_iter()
+            .map(|e| {
+                (
+                    String::from_utf8(e.kv.key).unwrap(),
+                    e.kv.mod_revision,
+                    e.r#type,
+                )
+            })
+            .collect()
+    };
+    h.compact(3).unwrap();
+    h.store.check_invariants().unwrap();
+    assert_eq!(
+        at(&h, 3),
+        [
+            ("e".into(), 3, EventType::Delete),
+            ("e".into(), 3, EventType::Put)
+        ]
+    );
+    h.compact(4).unwrap();
+    h.store.check_invariants().unwrap();
+    assert_eq!(
+        at(&h, 4),
+        [
+            ("f".into(), 4, EventType::Put),
+            ("f".into(), 4, EventType::Delete)
+        ]
+    );
+    assert_eq!(h.keys("a", "z"), ["e"]);
+    let e = h
+        .store
+        .range(&RangeRequest {
+            key: "e".into(),
+            ..Default::default()
+        })
+        .unwrap()
+        .kvs
+        .remove(0);
+    assert_eq!((e.mod_revision, e.version), (3, 1));
+    let hash = h.store.hash_kv(&HashKvRequest { revision: 0 }).unwrap();
+    assert_eq!(
+        hash.hash,
+        invar_mvcc::hash_record(0, 3, 1, &e, false),
+        "only e@3.1 is hashed: not the delete e@3.0 below the compact revision, nor f@4's two"
     );
 }
 

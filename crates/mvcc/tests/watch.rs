@@ -2,8 +2,9 @@
 //! history for a start revision in the past, a future start, and the compaction cancel.
 
 use invar_mvcc::{
-    CompactionRequest, Config, DeleteRangeRequest, EventType, FilterType, MemBackend, PutRequest,
-    RequestOp, Store, TxnRequest, WatchCreateRequest, WatchResponse, WatchStream,
+    CompactionRequest, Config, DeleteRangeRequest, EventType, FilterType, HashKvRequest,
+    MemBackend, PutRequest, RangeRequest, RequestOp, Store, TxnRequest, WatchCreateRequest,
+    WatchResponse, WatchStream,
 };
 
 fn put(key: &str, value: &str) -> PutRequest {
@@ -15,23 +16,43 @@ fn put(key: &str, value: &str) -> PutRequest {
 }
 
 struct World {
+    backend: MemBackend,
     store: Store,
     index: u64,
     stream: WatchStream,
 }
 
 impl World {
-    fn new() -> Self {
-        let config = Config {
+    fn config() -> Config {
+        Config {
             watch_catch_up_revisions_max: 2,
             ..Config::default()
-        };
-        let store = Store::open(Box::new(MemBackend::new()), config).unwrap();
+        }
+    }
+    fn new() -> Self {
+        let backend = MemBackend::new();
+        let store = Store::open(Box::new(backend.clone()), World::config()).unwrap();
         World {
+            backend,
             store,
             index: 0,
             stream: WatchStream::new(),
         }
+    }
+    /// A clean restart: sync, close, reopen from the same bytes, with a new watch stream.
+    fn restart(&mut self) {
+        self.store.sync().unwrap();
+        let reopened = Store::open(Box::new(self.backend.clone()), World::config()).unwrap();
+        drop(std::mem::replace(&mut self.store, reopened));
+        self.stream = WatchStream::new();
+    }
+    fn compact(&mut self, revision: i64) {
+        self.index += 1;
+        let req = CompactionRequest {
+            revision,
+            physical: true,
+        };
+        let _ = self.store.compact(self.index, &req).unwrap();
     }
     fn put(&mut self, key: &str, value: &str) -> Vec<WatchResponse> {
         self.index += 1;
@@ -419,4 +440,94 @@ fn is_synced_follows_catch_up() {
     assert!(!world.stream.is_synced(&world.store, 999));
     let _ = world.put("a", "more");
     assert!(world.stream.is_synced(&world.store, id));
+}
+
+/// Goal: compaction at R keeps a delete made at exactly R, so that a watcher starting at R
+/// (allowed: only start revisions below R are compacted) gets it. etcd lost it (#19179; fixed
+/// by keeping the tombstone in #18274 and restoring it on restart in #19249). Also: a read at
+/// R sees the key absent, HashKV leaves the kept delete out (as etcd), a restart keeps it, and
+/// the next compaction removes it.
+/// Method: put k, delete k at R, compact at R, watch k from R (with prev_kv: R - 1 is
+/// compacted, so none); the same after a restart; then a write at R + 1, compact at R + 1.
+#[test]
+fn a_delete_at_the_compact_revision_reaches_a_watcher_starting_there() {
+    let mut w = World::new();
+    let _ = w.put("k", "1");
+    let _ = w.delete("k");
+    let r = w.store.revision();
+    assert_eq!(r, 3);
+    w.compact(r);
+    let from_r = WatchCreateRequest {
+        key: "k".into(),
+        start_revision: r,
+        prev_kv: true,
+        ..Default::default()
+    };
+    let responses = w.watch(from_r.clone());
+    assert!(responses[0].created && !responses[0].canceled);
+    assert_eq!(
+        summary(&responses[1..]),
+        [(0, vec![("k".into(), r, EventType::Delete)])]
+    );
+    assert_eq!(
+        responses[1].events[0].prev_kv, None,
+        "revision R - 1 is compacted"
+    );
+    let at_r = RangeRequest {
+        key: "k".into(),
+        revision: r,
+        ..Default::default()
+    };
+    assert_eq!(
+        w.store.range(&at_r).unwrap().count,
+        0,
+        "a delete reads as absent"
+    );
+    let hash = |store: &Store| store.hash_kv(&HashKvRequest { revision: 0 }).unwrap();
+    assert_eq!(
+        hash(&w.store).hash,
+        0,
+        "the only stored record is the kept delete, which HashKV leaves out"
+    );
+    w.store.check_invariants().unwrap();
+
+    w.restart();
+    w.store.check_invariants().unwrap();
+    assert_eq!(w.store.compact_revision(), r);
+    let responses = w.watch(from_r);
+    assert_eq!(
+        summary(&responses[1..]),
+        [(0, vec![("k".into(), r, EventType::Delete)])],
+        "the delete survives a restart"
+    );
+    assert_eq!(hash(&w.store).hash, 0);
+
+    let _ = w.put("other", "1");
+    w.compact(r + 1);
+    assert!(
+        w.store
+            .events(r + 1, r + 1)
+            .unwrap()
+            .iter()
+            .all(|e| e.kv.key == b"other")
+    );
+    let late = w.watch(WatchCreateRequest {
+        key: "k".into(),
+        start_revision: r + 1,
+        ..Default::default()
+    });
+    assert_eq!(late.len(), 1, "created, and nothing for k: {late:?}");
+    let stale = w.watch(WatchCreateRequest {
+        key: "k".into(),
+        start_revision: r,
+        ..Default::default()
+    });
+    assert!(stale[1].canceled && stale[1].compact_revision == r + 1);
+    w.restart();
+    w.store.check_invariants().unwrap();
+    assert_eq!(
+        w.store.events(r + 1, r + 1).unwrap().len(),
+        1,
+        "the next compaction removed the delete"
+    );
 }

@@ -556,8 +556,18 @@ impl Model {
         })
     }
 
-    /// The hash over the records compaction keeps: above the compact revision all of them; at
-    /// or below it, each key's latest record if that is not a delete.
+    /// Every stored event from the compact revision (or 1) to the current one: compaction at C
+    /// removes nothing at or above C (a delete at exactly C included), so that is the whole
+    /// history from C on.
+    pub fn stored_events(&self) -> Vec<Event> {
+        (self.compact.max(1)..=self.revision())
+            .flat_map(|r| self.events_of(r))
+            .collect()
+    }
+
+    /// The hash over every record above the compact revision and, at or below it, each key's
+    /// latest record if that is not a delete (etcd's `keep` map). Compaction stores more at
+    /// the compact revision itself (a delete there, for watchers), but does not hash it.
     fn hash(&self, revision: i64) -> Outcome {
         if revision > 0 && revision < self.compact {
             return err(MvccError::Compacted);
@@ -573,12 +583,12 @@ impl Model {
         let mut hash = 0;
         for r in 1..=upto.max(0) {
             for (sub, (kv, tombstone)) in self.changes[r as usize].iter().enumerate() {
-                let kept = r > self.compact
+                let hashed = r > self.compact
                     || (!tombstone
                         && self.states[self.compact as usize]
                             .get(&kv.key)
                             .is_some_and(|live| live.mod_revision == r));
-                if kept {
+                if hashed {
                     hash = hash_record(hash, r, sub as i64, kv, *tombstone);
                 }
             }
@@ -664,6 +674,13 @@ pub fn assert_same_state(store: &invar_mvcc::Store, model: &Model, context: &str
             "{context}: lease {id}"
         );
     }
+    assert_eq!(
+        store
+            .events(model.compact.max(1), store.revision())
+            .map_err(|e| e.to_string()),
+        Ok(model.stored_events()),
+        "{context}: stored history"
+    );
     store
         .check_invariants()
         .unwrap_or_else(|e| panic!("{context}: {e}"));

@@ -17,6 +17,7 @@
 //! with `std::fs` directly, which the crate's clippy.toml bans in the library.
 #![allow(clippy::disallowed_methods, clippy::disallowed_types)]
 
+use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 
 use invar_mvcc::{Config, FileBackend, MemBackend, PutRequest, RangeRequest, Store};
@@ -126,9 +127,13 @@ fn main() {
     let count = store.range(&all).expect("range").count;
     assert_eq!(u64::try_from(count).expect("count"), keys);
 
-    let file_bytes = match &path {
-        None => invar_mvcc_len(&mem),
-        Some(path) => std::fs::metadata(path).expect("metadata").len(),
+    let (file_bytes, allocated_bytes) = match &path {
+        None => (invar_mvcc_len(&mem), None),
+        Some(path) => {
+            let metadata = std::fs::metadata(path).expect("metadata");
+            // st_blocks counts 512-byte units whatever the file system's block size.
+            (metadata.len(), Some(metadata.blocks() * 512))
+        }
     };
     let grown = after.saturating_sub(before);
     println!("backend: {mode}");
@@ -156,6 +161,13 @@ fn main() {
             " (on disk)"
         }
     );
+    if let Some(allocated) = allocated_bytes {
+        println!(
+            "redb file blocks allocated on disk: {:.1} MiB = {:.0} B/key",
+            mib(allocated),
+            allocated as f64 / keys as f64
+        );
+    }
     drop(store);
     // Remove what this run created: the file, and the directory if that leaves it empty.
     if let (Some(dir), Some(path)) = (dir, path) {

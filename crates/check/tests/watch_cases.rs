@@ -5,7 +5,7 @@ mod common;
 
 use common::*;
 use invar_check::etcd::check_etcd;
-use invar_check::format::{WatchFilter, WatchResponseRecord};
+use invar_check::format::{Request, WatchFilter, WatchResponseRecord};
 use invar_check::watch::check_watches;
 use invar_check::{Budget, Verdict};
 
@@ -181,6 +181,47 @@ fn start_future_watch_gets_a_notification_below_its_start() {
 }
 
 #[test]
+fn start_watch_at_the_next_revision_may_get_a_notification_just_below_it() {
+    // etcd syncs a watch created at current + 1 at once and notifies it at current.
+    // The writes reach revision 5; the watch starts at 6.
+    let mut h = writes(false);
+    h.watch(watch_on(1, "a", Some("c"), 6));
+    h.watch_response(progress(1, 9, 5));
+    assert!(broken(&h).is_empty(), "{:?}", broken(&h));
+    let mut h = writes(false);
+    h.watch(watch_on(1, "a", Some("c"), 6));
+    h.watch_response(progress(1, 9, 4));
+    only(&h, "watch start");
+}
+
+/// Goal: a watch from revision R may get the events of R's txn in the txn's order, which is
+/// not key order. Method: a txn that puts "b" then deletes "a" at revision 6; a watch from 6
+/// gets the put of "b" first.
+#[test]
+fn resumable_watch_takes_a_txns_events_in_its_own_order() {
+    let mut h = writes(false);
+    h.ok(1, (9, 10), put("a", "3"), rev(6));
+    h.ok(
+        1,
+        (11, 12),
+        Request::Txn {
+            compare: Vec::new(),
+            success: vec![put("b", "2"), delete("a")],
+            failure: Vec::new(),
+        },
+        txn_response(7, true, vec![rev(7), deleted(7, 1)]),
+    );
+    h.watch(watch_on(1, "a", Some("c"), 7));
+    h.watch_response(events(
+        1,
+        13,
+        7,
+        vec![put_event(kv("b", "2", 3, 7, 2)), delete_event("a", 7)],
+    ));
+    assert!(broken(&h).is_empty(), "{:?}", broken(&h));
+}
+
+#[test]
 fn start_future_watch_quiet_is_ok() {
     let mut h = writes(false);
     h.watch(watch_on(1, "a", Some("c"), 10));
@@ -290,4 +331,35 @@ fn compaction_silently_missing_events() {
     h.watch(watch_on(1, "a", Some("c"), 2));
     h.watch_response(events(1, 20, 5, vec![a2(), del_a()]));
     only(&h, "watch compaction");
+}
+
+/// Goal: a gap-free watch's silence places unknown writes. Two unknown puts may fill the
+/// unclaimed revision 3; a watch of "b" that covered revisions 2 to 4 saw nothing at 3, so
+/// the put of "c" (not "b") took it. Picking "b" would blame the watch for a missing event.
+/// Method: the latest-invoked candidate ("b", which the search tries first) is ruled out
+/// only by the watch's silence.
+#[test]
+fn a_gap_free_watch_rules_out_an_unknown_write_it_did_not_show() {
+    let build = |with_c: bool| {
+        let mut h = H::default();
+        h.ok(1, (1, 2), put("a", "1"), rev(2));
+        if with_c {
+            h.unknown(2, 3, put("c", "1"));
+        }
+        h.unknown(3, 4, put("b", "1"));
+        h.ok(4, (10, 11), get("a"), read(3, vec![kv("a", "1", 2, 2, 1)]));
+        h.watch(watch_on(1, "b", None, 0));
+        h.watch_response(created(1, 2));
+        h.watch_response(progress(1, 12, 3));
+        h
+    };
+    let verdict = |h: &H| {
+        invar_check::report::check_etcd_history(&h.history, &mut Budget::unlimited()).verdict
+    };
+    assert_eq!(verdict(&build(true)), Verdict::Ok);
+    let alone = verdict(&build(false));
+    assert!(
+        alone.is_violation(),
+        "only b can fill revision 3, which the watch did not show: {alone}"
+    );
 }

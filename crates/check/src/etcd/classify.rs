@@ -20,6 +20,9 @@ const DEFINITE_ERRORS: &[&str] = &[
     "etcdserver: lease already exists",
     "etcdserver: too large lease TTL",
     "etcdserver: invalid sort option",
+    // Refused by the quota check before proposing (or, in Invar, applied as a no-op on every
+    // member by the NOSPACE capped applier): the keyspace never changes.
+    "etcdserver: mvcc: database space exceeded",
 ];
 
 /// The compacted-revision error.

@@ -55,6 +55,7 @@ pub fn check_etcd(history: &History, budget: &mut Budget<'_>) -> EtcdOutcome {
     let ops: Vec<&OpRecord> = history.ops.iter().map(|(_, op)| op).collect();
     let lines: Vec<u64> = history.ops.iter().map(|(l, _)| *l).collect();
     let mut ctx = Context::new(&ops, &lines);
+    ctx.spans = WatchSpan::of(history);
     for (_, response) in &history.watch_responses {
         for event in &response.events {
             let value = match event.event_type {
@@ -85,7 +86,7 @@ pub fn check_etcd(history: &History, budget: &mut Budget<'_>) -> EtcdOutcome {
     }
     let hidden = hidden::Hidden::new(&ctx, history);
     let strict = ctx.replay(budget, true, &hidden);
-    if strict.verdict.is_violation() && !ctx.watched.is_empty() {
+    if strict.verdict.is_violation() && (!ctx.watched.is_empty() || !ctx.spans.is_empty()) {
         return ctx.replay(budget, false, &hidden);
     }
     strict
@@ -127,6 +128,91 @@ struct Context<'a> {
     /// The prev_kvs watch events show at each revision: (key, kv just before that revision). In
     /// the strict pass the replay's state before the revision must agree with them.
     watched_prev: BTreeMap<i64, Vec<(String, crate::format::KeyValue)>>,
+    /// What each watch saw completely: in the strict pass, a change the replay makes in a
+    /// watch's range and span must be among that watch's events (its silence is an
+    /// observation too).
+    spans: Vec<WatchSpan>,
+}
+
+/// The revisions a watch covered without a gap (from its first expected revision to the last
+/// it observed), its range and filters, and the (revision, key) of each event it got.
+#[derive(Debug)]
+struct WatchSpan {
+    first: i64,
+    last: i64,
+    key: String,
+    range_end: Option<String>,
+    no_put: bool,
+    no_delete: bool,
+    seen: std::collections::BTreeSet<(i64, String)>,
+}
+
+impl WatchSpan {
+    /// The spans of every watch in `history` (a canceled one covers nothing past its last
+    /// observation; one with nothing observed covers nothing).
+    fn of(history: &History) -> Vec<WatchSpan> {
+        let mut by_watch: BTreeMap<u64, Vec<&crate::format::WatchResponseRecord>> = BTreeMap::new();
+        for (_, response) in &history.watch_responses {
+            by_watch.entry(response.watch).or_default().push(response);
+        }
+        let mut spans = Vec::new();
+        for (_, watch) in &history.watches {
+            let responses = by_watch.get(&watch.watch).map_or(&[][..], Vec::as_slice);
+            let created = responses.iter().find(|r| r.created).map(|r| r.revision);
+            let first_progress = responses
+                .iter()
+                .find(|r| r.progress_notify && !r.created)
+                .map(|r| r.revision);
+            let mut seen = std::collections::BTreeSet::new();
+            let mut last = 0;
+            for response in responses {
+                if response.progress_notify && !response.created {
+                    last = last.max(response.revision);
+                }
+                for event in &response.events {
+                    last = last.max(event.kv.mod_revision);
+                    seen.insert((event.kv.mod_revision, event.kv.key.clone()));
+                }
+            }
+            let first = if watch.start_revision > 0 {
+                watch.start_revision
+            } else if let Some(c) = created {
+                c + 1
+            } else if let Some(p) = first_progress {
+                p + 1
+            } else {
+                seen.first().map_or(i64::MAX, |(r, _)| *r)
+            };
+            if first > last {
+                continue;
+            }
+            let start = if watch.key.is_empty() {
+                "\0".to_owned()
+            } else {
+                watch.key.clone()
+            };
+            spans.push(WatchSpan {
+                first,
+                last,
+                key: start,
+                range_end: watch.range_end.clone(),
+                no_put: watch.filters.contains(&crate::format::WatchFilter::NoPut),
+                no_delete: watch
+                    .filters
+                    .contains(&crate::format::WatchFilter::NoDelete),
+                seen,
+            });
+        }
+        spans
+    }
+
+    /// Whether this watch should have reported a change of `key` (a put when `put`) at `rev`.
+    fn expects(&self, rev: i64, key: &str, put: bool) -> bool {
+        let filtered = if put { self.no_put } else { self.no_delete };
+        (self.first..=self.last).contains(&rev)
+            && !filtered
+            && store::in_range(key, &self.key, self.range_end.as_deref())
+    }
 }
 
 impl<'a> Context<'a> {
@@ -145,6 +231,7 @@ impl<'a> Context<'a> {
             linearized: Vec::new(),
             watched: BTreeMap::new(),
             watched_prev: BTreeMap::new(),
+            spans: Vec::new(),
         }
     }
 

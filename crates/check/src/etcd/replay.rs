@@ -9,6 +9,9 @@ use crate::budget::Budget;
 use crate::format::Request;
 use crate::verdict::{Verdict, Violation};
 
+/// The strict pass's property for a change that a gap-free watch did not show.
+const SILENCE: &str = "watch silence";
+
 /// A revision filled by a choice among the candidates, to come back to on a failure.
 struct Choice {
     rev: i64,
@@ -100,6 +103,11 @@ impl Context<'_> {
                 rev += 1;
                 continue;
             };
+            if strict && violation.property == SILENCE && self.writers.contains_key(&rev) {
+                // An acknowledged write at `rev` that a gap-free watch did not show: no
+                // choice can fix it; the loose pass (and the watch checker) will judge.
+                return self.failure(violation);
+            }
             // Conflict-directed backjumping: a read that failed can only be fixed by a choice
             // whose eligible candidates touch the keys it reads; later choices are skipped.
             let relevant = match self.read_keys_of(&violation) {
@@ -152,6 +160,20 @@ impl Context<'_> {
                 let what =
                     format!("a watch event at revision {rev} shows {key:?} before it as {prev:?}");
                 return Err(Violation::new("watch", what, None));
+            }
+        }
+        for key in store.changed_at(rev) {
+            let put = store.get(key, rev).is_some();
+            let silent = self.spans.iter().find(|span| {
+                span.expects(rev, key, put) && !span.seen.contains(&(rev, key.clone()))
+            });
+            if let Some(span) = silent {
+                let what = format!(
+                    "a watch of {:?} that saw revisions {} to {} without a gap shows no change \
+                     of {key:?} at revision {rev}",
+                    span.key, span.first, span.last
+                );
+                return Err(Violation::new(SILENCE, what, None));
             }
         }
         let Some(seen) = self.watched.get(&rev) else {

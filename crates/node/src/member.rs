@@ -120,8 +120,11 @@ impl<F: FileSystem + Clone> Member<F> {
             }
             Err(error) => return Err(error.into()),
         };
+        // A restart must not replay the lease-id stream from the start (it would hand out
+        // the ids of revoked leases again): the stream also depends on where the log is.
+        let restart_salt = raft.term().rotate_left(32) ^ raft.last_index();
         Ok(Member {
-            rng: Prng::new(config.seed),
+            rng: Prng::new(config.seed ^ restart_salt.wrapping_mul(0x9e37_79b9_7f4a_7c15)),
             fs,
             store_path,
             cluster,
@@ -467,6 +470,9 @@ impl<F: FileSystem> Member<F> {
             Event::Request { id, .. } => self.reply(id, Err(RequestError::MemberRemoved)),
             Event::Tick(now) if now >= self.now => {
                 self.now = now;
+                // Only pending requests still need ticks; the deadline moves on regardless,
+                // so that a shell waking it at its deadline never spins in place.
+                self.next_tick = Some(now.plus_nanos(self.config.tick_interval_nanos));
                 for id in self.pending.take_expired(now) {
                     self.reply(id, Err(RequestError::MemberRemoved));
                 }

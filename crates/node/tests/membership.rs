@@ -255,6 +255,18 @@ fn removing_the_leader() {
         cluster.call(leader, get("a", true)),
         "etcdserver: the member has been permanently removed from the cluster",
     );
+    // A shell that ticks it at its deadline sees the deadline move on (it once stayed in
+    // the past for good, and the simulator spun at one instant).
+    let deadline = cluster
+        .member(leader)
+        .next_deadline()
+        .expect("a deadline after ticks");
+    cluster.feed(leader, Event::Tick(deadline));
+    let after = cluster.member(leader).next_deadline().expect("a deadline");
+    assert!(
+        after > deadline,
+        "deadline {after:?} did not pass {deadline:?}"
+    );
     cluster.retire(leader);
     let new = cluster.wait_for_leader();
     cluster

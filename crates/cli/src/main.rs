@@ -2,6 +2,7 @@
 //! passed into the deterministic crates, never read inside them.
 
 mod check_cmd;
+mod raft_sim_cmd;
 mod sim_cmd;
 
 use std::process::ExitCode;
@@ -18,8 +19,11 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Run the deterministic simulation over many seeds (a failure prints the seed to replay).
-    Sim(sim_cmd::SimArgs),
+    /// Simulate whole clusters (members, clients, faults) deterministically over many seeds;
+    /// a failure writes a repro file and prints the command that replays it.
+    Sim(Box<sim_cmd::SimArgs>),
+    /// Simulate the consensus core alone (faster, consensus properties only).
+    RaftSim(raft_sim_cmd::RaftSimArgs),
     /// Check recorded histories for linearizability and watch guarantees.
     Check(check_cmd::CheckArgs),
 }
@@ -34,7 +38,8 @@ fn main() -> ExitCode {
         .init();
     let cli = Cli::parse();
     let outcome = match cli.command {
-        Command::Sim(args) => sim_cmd::run(args),
+        Command::Sim(args) => sim_cmd::run(*args),
+        Command::RaftSim(args) => raft_sim_cmd::run(args),
         Command::Check(args) => check_cmd::run(args),
     };
     match outcome {

@@ -7,11 +7,11 @@ use invar_mvcc::{
 };
 use invar_node::{ClientRequest, ClientResponse};
 
-fn text(bytes: &[u8]) -> String {
+pub(crate) fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-fn range_end(bytes: &[u8]) -> Option<String> {
+pub(crate) fn range_end(bytes: &[u8]) -> Option<String> {
     if bytes.is_empty() {
         None
     } else {
@@ -19,7 +19,7 @@ fn range_end(bytes: &[u8]) -> Option<String> {
     }
 }
 
-fn kv(kv: &KeyValue) -> h::KeyValue {
+pub(crate) fn kv(kv: &KeyValue) -> h::KeyValue {
     h::KeyValue {
         key: text(&kv.key),
         value: text(&kv.value),
@@ -73,8 +73,9 @@ fn request_op(op: &RequestOp) -> h::Request {
     }
 }
 
-/// The history form of a request (the workload issues only Range, Put, DeleteRange, Txn;
-/// anything else is recorded as a defragment, which the checker ignores).
+/// The history form of a request (requests the format has no form for, such as member or
+/// maintenance requests, are recorded as a defragment, which the checker ignores; the
+/// workloads do not record them).
 pub(crate) fn request(request: &ClientRequest) -> h::Request {
     match request {
         ClientRequest::Range(r) => h::Request::Range {
@@ -104,6 +105,16 @@ pub(crate) fn request(request: &ClientRequest) -> h::Request {
             success: r.success.iter().map(request_op).collect(),
             failure: r.failure.iter().map(request_op).collect(),
         },
+        ClientRequest::Compact(r) => h::Request::Compact {
+            revision: r.revision,
+            physical: r.physical,
+        },
+        ClientRequest::LeaseGrant(r) => h::Request::LeaseGrant {
+            ttl: r.ttl,
+            id: r.id,
+        },
+        ClientRequest::LeaseRevoke(r) => h::Request::LeaseRevoke { id: r.id },
+        ClientRequest::LeaseKeepAlive(r) => h::Request::LeaseKeepAlive { id: r.id },
         _ => h::Request::Defragment {},
     }
 }
@@ -155,6 +166,18 @@ pub(crate) fn response(response: &ClientResponse) -> h::Response {
         ClientResponse::Applied(Response::Txn(r)) => {
             response_op(&ResponseOp::Txn(r.clone()), revision)
         }
+        ClientResponse::Applied(Response::LeaseGrant(r)) => h::Response {
+            revision,
+            id: Some(r.id),
+            ttl: Some(r.ttl),
+            ..h::Response::default()
+        },
+        ClientResponse::LeaseKeepAlive(r) => h::Response {
+            revision,
+            id: Some(r.id),
+            ttl: Some(r.ttl),
+            ..h::Response::default()
+        },
         _ => h::Response {
             revision,
             ..h::Response::default()

@@ -49,10 +49,14 @@
 //!   [`RequestError::NotLeader`] with the leader it knows and does not forward**, so that a
 //!   request is never proposed twice behind the client's back; the client (or the server
 //!   shell) retries on the leader.
-//! - LeaseKeepAlive and LeaseTimeToLive are answered by the leader at once from its clock
-//!   (a follower answers [`RequestError::NotLeader`]); LeaseLeases is served locally. Lease
-//!   expiry is decided by the leader's clock only and revoked through consensus (a proposed
-//!   LeaseRevoke); a new leader renews every lease's TTL from its own clock (see `lease.rs`).
+//! - LeaseKeepAlive and LeaseTimeToLive are answered by the leader from its clock after a
+//!   ReadIndex round confirms that it still leads in the term it took them in (etcd's
+//!   `ensureLeadership`): a deposed leader that has not noticed yet never renews; its
+//!   request fails with [`RequestError::LeaderChanged`] or [`RequestError::NotLeader`], or
+//!   times out. A follower answers [`RequestError::NotLeader`]; LeaseLeases is served
+//!   locally. Lease expiry is decided by the leader's clock only and revoked through
+//!   consensus (a proposed LeaseRevoke); a new leader renews every lease's TTL from its own
+//!   clock (see `lease.rs`).
 //! - A write is answered when the entry at its index is applied and is the one it proposed
 //!   (same member, request id and term). If another entry takes its index, or this member
 //!   stops leading first, it fails with [`RequestError::LeaderChanged`] ("etcdserver: leader

@@ -19,7 +19,7 @@ use crate::config::Config;
 use crate::error::{NodeError, RequestError};
 use crate::event::{ClientRequest, ClientResponse, Effect, Event, Instant, RequestId};
 use crate::lease::Lessor;
-use crate::pending::{Pending, PendingRead, PendingWrite, ReadKind};
+use crate::pending::{LeaseRead, Pending, PendingRead, PendingWrite, ReadKind};
 use crate::watch::WatchHub;
 
 const WAL_DIR: &str = "wal";
@@ -579,12 +579,10 @@ impl<F: FileSystem> Member<F> {
             }
             ClientRequest::Alarm(request) => self.alarm(id, request),
             ClientRequest::LeaseKeepAlive(keep_alive) => {
-                let result = self.lease_keep_alive(keep_alive);
-                self.reply(id, result);
+                self.lease_request(id, LeaseRead::KeepAlive(keep_alive));
             }
             ClientRequest::LeaseTimeToLive(time_to_live) => {
-                let result = self.lease_time_to_live(&time_to_live);
-                self.reply(id, result);
+                self.lease_request(id, LeaseRead::TimeToLive(time_to_live));
             }
             ClientRequest::LeaseLeases => {
                 let result = self.lease_leases();
@@ -645,7 +643,10 @@ impl<F: FileSystem> Member<F> {
         Ok(ClientResponse::Range(self.store.range(req)?))
     }
 
-    fn read_index(&mut self, id: RequestId, kind: ReadKind) {
+    /// Asks raft for a read index; the read waits in `pending` until raft confirms it and
+    /// this member applied that index (see `serve_reads`), or fails on a leader change or
+    /// its deadline.
+    pub(crate) fn read_index(&mut self, id: RequestId, kind: ReadKind) {
         let context = self.next_read_context;
         match self.raft.read_index(context) {
             Ok(()) => {

@@ -259,9 +259,10 @@ impl<F: FileSystem> Member<F> {
 
     fn serve_reads(&mut self, applied: Index) {
         for read in self.pending.take_readable(applied) {
-            let result = match &read.kind {
-                ReadKind::Range(request) => self.serve_range(request),
+            let result = match read.kind {
+                ReadKind::Range(request) => self.serve_range(&request),
                 ReadKind::MemberList => Ok(self.member_list()),
+                ReadKind::Lease { request, term } => self.serve_lease_read(request, term),
             };
             self.reply(read.id, result);
         }

@@ -5,7 +5,7 @@ use redb::{
     Database, Durability, ReadableDatabase, ReadableTable, StorageBackend, TableDefinition,
 };
 
-use crate::backend::BoxedBackend;
+use crate::backend::{BoxedBackend, FileLength};
 use crate::codec;
 use crate::error::{MvccError, Result, backend};
 use crate::index::{IndexEntry, KeyIndex};
@@ -108,6 +108,9 @@ pub struct Store {
     pub(crate) commits_since_sync: u64,
     /// Set by a backend failure; every later call fails with [`MvccError::Poisoned`].
     pub(crate) poisoned: bool,
+    /// The backend file's length. Invariant: equals the file's length (every change to it
+    /// goes through the store's backend).
+    file_length: FileLength,
 }
 
 impl std::fmt::Debug for Store {
@@ -131,9 +134,10 @@ impl Store {
     /// the index and the leases from the tables. Bad bytes are [`MvccError::Corrupted`].
     pub fn open(storage: Box<dyn StorageBackend>, config: Config) -> Result<Store> {
         config.validate().map_err(MvccError::InvalidConfig)?;
+        let (storage, file_length) = BoxedBackend::new(storage).map_err(backend)?;
         let db = Database::builder()
             .set_check_integrity_on_open(true)
-            .create_with_backend(BoxedBackend(storage))
+            .create_with_backend(storage)
             .map_err(backend)?;
         let mut store = Store {
             db,
@@ -146,6 +150,7 @@ impl Store {
             durable_consistent_index: 0,
             commits_since_sync: 0,
             poisoned: false,
+            file_length,
         };
         store.create_tables()?;
         store.restore()?;
@@ -278,6 +283,12 @@ impl Store {
     /// The last applied raft index (durable or not).
     pub fn consistent_index(&self) -> u64 {
         self.consistent_index
+    }
+
+    /// The length of the store's file in bytes (etcd's `dbSize`), known without a file
+    /// system call: the store's backend sees every change of it.
+    pub fn db_size_bytes(&self) -> u64 {
+        self.file_length.get()
     }
 
     /// The consistent index as of the last durable commit: after a crash the store reopens

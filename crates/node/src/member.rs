@@ -30,9 +30,6 @@ const LEASE_ID_DRAWS_MAX: u32 = 16;
 /// One member of an Invar cluster. See the crate documentation for the call protocol.
 pub struct Member<F: FileSystem> {
     pub(crate) config: Config,
-    /// The file system and the store's file (for its size).
-    pub(crate) fs: F,
-    pub(crate) store_path: PathBuf,
     /// The member list and the alarms, as of the applied index.
     pub(crate) cluster: ClusterState,
     /// When this member last heard from each peer (for the strict reconfig check).
@@ -122,8 +119,6 @@ impl<F: FileSystem + Clone> Member<F> {
         };
         Ok(Member {
             rng: Prng::new(config.seed),
-            fs,
-            store_path,
             cluster,
             peer_heard: BTreeMap::new(),
             config,

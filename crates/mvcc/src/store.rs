@@ -19,12 +19,13 @@ pub(crate) const KV: TableDefinition<RevisionKey, &[u8]> = TableDefinition::new(
 /// Leases: ID → `(granted TTL seconds, granted-at revision, checkpointed remaining TTL
 /// seconds or 0)`.
 pub(crate) const LEASE: TableDefinition<i64, (i64, i64, i64)> = TableDefinition::new("lease");
-/// Scalars: current revision, compact revision, consistent index.
+/// Scalars: current revision, compact revision, consistent index, number of opens.
 pub(crate) const META: TableDefinition<&str, i64> = TableDefinition::new("meta");
 
 pub(crate) const META_CURRENT_REVISION: &str = "current_revision";
 pub(crate) const META_COMPACT_REVISION: &str = "compact_revision";
 pub(crate) const META_CONSISTENT_INDEX: &str = "consistent_index";
+pub(crate) const META_OPENS: &str = "opens";
 
 /// The largest TTL a lease may be granted (etcd's `MaxLeaseTTL`).
 pub const LEASE_TTL_SECONDS_MAX: i64 = 9_000_000_000;
@@ -108,6 +109,9 @@ pub struct Store {
     pub(crate) commits_since_sync: u64,
     /// Set by a backend failure; every later call fails with [`MvccError::Poisoned`].
     pub(crate) poisoned: bool,
+    /// How many times the store was opened, this time included. Invariant: durable, and
+    /// above the value of every earlier open of the same file.
+    opens: u64,
     /// The backend file's length. Invariant: equals the file's length (every change to it
     /// goes through the store's backend).
     file_length: FileLength,
@@ -150,6 +154,7 @@ impl Store {
             durable_consistent_index: 0,
             commits_since_sync: 0,
             poisoned: false,
+            opens: 0,
             file_length,
         };
         store.create_tables()?;
@@ -170,7 +175,18 @@ impl Store {
                 meta.insert(META_COMPACT_REVISION, -1).map_err(backend)?;
                 meta.insert(META_CONSISTENT_INDEX, 0).map_err(backend)?;
             }
+            let opens = meta
+                .get(META_OPENS)
+                .map_err(backend)?
+                .map_or(0, |g| g.value());
+            let opens = opens
+                .checked_add(1)
+                .filter(|opens| *opens > 0)
+                .ok_or_else(|| corrupted(format!("meta {META_OPENS} is {opens}")))?;
+            meta.insert(META_OPENS, opens).map_err(backend)?;
+            self.opens = opens.unsigned_abs();
         }
+        // Durable (redb's default), so that a later open counts past this one.
         txn.commit().map_err(backend)
     }
 
@@ -278,6 +294,12 @@ impl Store {
     /// The compacted revision: -1 if never compacted.
     pub fn compact_revision(&self) -> i64 {
         self.compact_revision
+    }
+
+    /// How many times this store's file was opened, this time included (durable before
+    /// [`Store::open`] returns): it tells this run of the member from every earlier one.
+    pub fn opens(&self) -> u64 {
+        self.opens
     }
 
     /// The last applied raft index (durable or not).

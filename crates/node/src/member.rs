@@ -26,6 +26,9 @@ const WAL_DIR: &str = "wal";
 const SNAP_DIR: &str = "snap";
 const STORE_FILE: &str = "store.redb";
 const LEASE_ID_DRAWS_MAX: u32 = 16;
+/// ReadIndex contexts of one run of a member take the low this many bits (the run's number,
+/// the store's open count, takes the rest).
+const READ_CONTEXT_RUN_BITS: u32 = 40;
 
 /// One member of an Invar cluster. See the crate documentation for the call protocol.
 pub struct Member<F: FileSystem> {
@@ -49,7 +52,8 @@ pub struct Member<F: FileSystem> {
     pub(crate) now: Instant,
     /// When the next raft tick is due (`None` before the first tick).
     pub(crate) next_tick: Option<Instant>,
-    /// The context of the next ReadIndex request. Never reused.
+    /// The context of the next ReadIndex request. Never reused, across restarts too: its
+    /// high bits count the store's opens (see [`first_read_context`]).
     pub(crate) next_read_context: u64,
     /// The index of the newest raft snapshot this member holds (taken or installed).
     pub(crate) snapshot_index: Index,
@@ -117,6 +121,7 @@ impl<F: FileSystem + Clone> Member<F> {
             }
             Err(error) => return Err(error.into()),
         };
+        let next_read_context = first_read_context(store.opens());
         Ok(Member {
             rng: Prng::new(config.seed),
             cluster,
@@ -131,13 +136,23 @@ impl<F: FileSystem + Clone> Member<F> {
             watches: WatchHub::default(),
             now: Instant::default(),
             next_tick: None,
-            next_read_context: 1,
+            next_read_context,
             snapshot_index,
             leadership: (0, 0),
             effects: Vec::new(),
             stopped: false,
         })
     }
+}
+
+/// The first ReadIndex context of the run whose store open count is `opens`. A leader's
+/// answer to a ReadIndex of an earlier run (sent before a crash, delivered after the
+/// restart) must not confirm a read of this run: it carries an old read index, and the
+/// restarted member may be behind it, so the read would be stale. Each run's contexts start
+/// at its own multiple of 2^40 (a run would need 2^40 reads, or the member 2^24 restarts,
+/// before a context could repeat).
+fn first_read_context(opens: u64) -> u64 {
+    opens.wrapping_shl(READ_CONTEXT_RUN_BITS) | 1
 }
 
 /// The store's configuration, with the store's deliberate defects when one is chosen.

@@ -7,8 +7,12 @@ use crate::store::Store;
 impl Store {
     /// Bytes of the file that hold live pages (etcd's `dbSizeInUse`); the rest of the file
     /// is free space a [`Store::defragment`] gives back.
+    ///
+    /// # Panics
+    /// While a batch is open (it holds the one write transaction redb allows).
     pub fn space_in_use(&self) -> Result<u64> {
         self.check_usable()?;
+        self.assert_no_batch("space_in_use");
         let txn = self.db.begin_write().map_err(backend)?;
         let stats = txn.stats().map_err(backend)?;
         txn.abort().map_err(backend)?;
@@ -22,12 +26,16 @@ impl Store {
     /// consistent index are unchanged. Returns whether the file changed. A failure poisons
     /// the store (reopen it): redb's compaction is crash safe, so the file still holds the
     /// last durable state.
+    ///
+    /// # Panics
+    /// While a batch is open.
     pub fn defragment(&mut self) -> Result<bool> {
+        self.assert_no_batch("defragment");
         self.sync()?;
         match self.db.compact() {
             Ok(compacted) => Ok(compacted),
             Err(error) => {
-                self.poisoned = true;
+                self.poison();
                 Err(backend(error))
             }
         }

@@ -3,9 +3,11 @@
 
 use redb::{
     Database, Durability, ReadableDatabase, ReadableTable, StorageBackend, TableDefinition,
+    WriteTransaction,
 };
 
 use crate::backend::{BoxedBackend, FileLength};
+use crate::batch::Batch;
 use crate::codec;
 use crate::error::{MvccError, Result, backend};
 use crate::index::{IndexEntry, KeyIndex};
@@ -115,6 +117,8 @@ pub struct Store {
     /// The backend file's length. Invariant: equals the file's length (every change to it
     /// goes through the store's backend).
     file_length: FileLength,
+    /// The batch in progress, between [`Store::begin_batch`] and [`Store::commit_batch`].
+    pub(crate) batch: Option<Batch>,
 }
 
 impl std::fmt::Debug for Store {
@@ -125,6 +129,7 @@ impl std::fmt::Debug for Store {
             .field("consistent_index", &self.consistent_index)
             .field("keys", &self.index.key_count())
             .field("poisoned", &self.poisoned)
+            .field("in_batch", &self.batch.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -156,6 +161,7 @@ impl Store {
             poisoned: false,
             opens: 0,
             file_length,
+            batch: None,
         };
         store.create_tables()?;
         store.restore()?;
@@ -373,7 +379,11 @@ impl Store {
     }
 
     /// Makes everything applied so far durable: one synced backend commit.
+    ///
+    /// # Panics
+    /// While a batch is open ([`Store::begin_batch`]): commit it first.
     pub fn sync(&mut self) -> Result<()> {
+        self.assert_no_batch("sync");
         self.write(true, |_| Ok(())).map(|_| ())
     }
 
@@ -382,32 +392,96 @@ impl Store {
         self.begin_apply(index)
     }
 
-    /// Runs `body` in one redb write transaction with the consistent index and the revision
-    /// scalars. If `body` fails with a client error (only a put with `ignore_*` on a key that
-    /// an earlier op of the same txn deleted), its in-memory changes are undone and the redb
-    /// transaction is dropped; any other failure poisons the store.
+    /// Runs `body` in a redb write transaction: its own one, committed with the consistent
+    /// index and the revision scalars, or the open batch's (committed by
+    /// [`Store::commit_batch`]). If `body` fails with a client error (only a put with
+    /// `ignore_*` on a key that an earlier op of the same txn deleted), its changes are
+    /// undone, in memory and in the transaction; any other failure poisons the store.
     pub(crate) fn write<R>(
         &mut self,
         force_sync: bool,
         body: impl FnOnce(&mut WriteCtx<'_>) -> Result<R>,
     ) -> Result<(R, Vec<Event>)> {
         self.check_usable()?;
-        let result = self.write_unpoisoned(force_sync, body);
+        let result = if self.batch.is_some() {
+            assert!(!force_sync, "a synced commit inside a batch");
+            self.write_in_batch(body)
+        } else {
+            self.write_alone(force_sync, body)
+        };
         if let Err(error) = &result
             && !error.is_client_error()
         {
-            self.poisoned = true;
+            self.poison();
         }
         result
     }
 
-    fn write_unpoisoned<R>(
+    /// Marks the store unusable after a backend failure; an open batch is dropped (its
+    /// redb transaction aborts).
+    pub(crate) fn poison(&mut self) {
+        self.poisoned = true;
+        self.batch = None;
+    }
+
+    /// One write in its own transaction, committed at once.
+    fn write_alone<R>(
         &mut self,
         force_sync: bool,
         body: impl FnOnce(&mut WriteCtx<'_>) -> Result<R>,
     ) -> Result<(R, Vec<Event>)> {
+        let txn = self.db.begin_write().map_err(backend)?;
+        let (result, changes) = self.write_body(&txn, body)?;
+        self.commit_txn(txn, force_sync)?;
+        Ok((result, changes))
+    }
+
+    /// Runs `body` on the tables of `txn` and takes the revisions it leaves.
+    pub(crate) fn write_body<R>(
+        &mut self,
+        txn: &WriteTransaction,
+        body: impl FnOnce(&mut WriteCtx<'_>) -> Result<R>,
+    ) -> Result<(R, Vec<Event>)> {
+        let mut ctx = WriteCtx {
+            kv: txn.open_table(KV).map_err(backend)?,
+            lease: txn.open_table(LEASE).map_err(backend)?,
+            index: &mut self.index,
+            leases: &mut self.leases,
+            begin_revision: self.current_revision,
+            compact_revision: self.compact_revision,
+            changes: Vec::new(),
+            undo: Vec::new(),
+        };
+        let result = match body(&mut ctx) {
+            Ok(result) => result,
+            Err(error) if error.is_client_error() => {
+                // etcd panics here (a write txn failing midway); Invar undoes the changes
+                // instead, so the transaction (a batch's, with other entries' changes in
+                // it) holds none of them.
+                ctx.roll_back()?;
+                return Err(error);
+            }
+            Err(error) => return Err(error),
+        };
+        let revision = ctx.view_revision();
+        let compact_revision = ctx.compact_revision;
+        let changes = std::mem::take(&mut ctx.changes);
+        drop(ctx);
+        assert!(revision >= self.current_revision, "revision went backwards");
+        assert!(
+            compact_revision >= self.compact_revision,
+            "compact revision went backwards"
+        );
+        self.current_revision = revision;
+        self.compact_revision = compact_revision;
+        Ok((result, changes))
+    }
+
+    /// Commits `txn` with the revision scalars and the consistent index: durable (synced)
+    /// if forced or if it is the [`Config::commits_per_sync`]-th commit since the last
+    /// durable one.
+    pub(crate) fn commit_txn(&mut self, mut txn: WriteTransaction, force_sync: bool) -> Result<()> {
         let sync = force_sync || self.commits_since_sync + 1 >= self.config.commits_per_sync;
-        let mut txn = self.db.begin_write().map_err(backend)?;
         let durability = if sync {
             Durability::Immediate
         } else {
@@ -417,39 +491,17 @@ impl Store {
         let separate_index = self.index_in_separate_txn();
         let consistent_index = i64::try_from(self.consistent_index)
             .map_err(|_| MvccError::Backend("consistent index above i64::MAX".into()))?;
-        let (result, changes, revision, compact_revision) = {
-            let mut ctx = WriteCtx {
-                kv: txn.open_table(KV).map_err(backend)?,
-                lease: txn.open_table(LEASE).map_err(backend)?,
-                index: &mut self.index,
-                leases: &mut self.leases,
-                begin_revision: self.current_revision,
-                compact_revision: self.compact_revision,
-                changes: Vec::new(),
-                undo: Vec::new(),
-            };
-            let result = match body(&mut ctx) {
-                Ok(result) => result,
-                Err(error) if error.is_client_error() => {
-                    // etcd panics here (a write txn failing midway); Invar undoes the
-                    // in-memory changes and drops the redb transaction instead.
-                    ctx.roll_back();
-                    return Err(error);
-                }
-                Err(error) => return Err(error),
-            };
-            let revision = ctx.view_revision();
+        {
             let mut meta = txn.open_table(META).map_err(backend)?;
-            meta.insert(META_CURRENT_REVISION, revision)
+            meta.insert(META_CURRENT_REVISION, self.current_revision)
                 .map_err(backend)?;
-            meta.insert(META_COMPACT_REVISION, ctx.compact_revision)
+            meta.insert(META_COMPACT_REVISION, self.compact_revision)
                 .map_err(backend)?;
             if !separate_index {
                 meta.insert(META_CONSISTENT_INDEX, consistent_index)
                     .map_err(backend)?;
             }
-            (result, ctx.changes, revision, ctx.compact_revision)
-        };
+        }
         txn.commit().map_err(backend)?;
         if separate_index {
             // Defect `consistent-index-separate-txn`: the index follows in its own, lazily
@@ -462,20 +514,13 @@ impl Store {
                 .map_err(backend)?;
             txn.commit().map_err(backend)?;
         }
-        assert!(revision >= self.current_revision, "revision went backwards");
-        assert!(
-            compact_revision >= self.compact_revision,
-            "compact revision went backwards"
-        );
-        self.current_revision = revision;
-        self.compact_revision = compact_revision;
         if sync {
             self.commits_since_sync = 0;
             self.durable_consistent_index = self.consistent_index;
         } else {
             self.commits_since_sync += 1;
         }
-        Ok((result, changes))
+        Ok(())
     }
 
     /// Whether the consistent index is written apart from the data (a deliberate defect).

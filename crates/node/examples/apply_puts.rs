@@ -9,9 +9,12 @@
 //! /usr/bin/time -f '%e s' target/release/examples/apply_puts 20000 64
 //! ```
 //!
-//! Arguments: the number of puts (default 20,000) and the most in flight (default 64).
-//! Delivery is in order and instant, so one Ready carries as many committed entries as the
-//! leader could batch; the run is deterministic (the same arguments give the same output).
+//! Arguments: the number of puts (default 20,000), the most in flight (default 64), and
+//! optionally `catch-up`: member 3 is cut off during the puts and catches up afterwards
+//! (the log is kept, so it gets entries, not a snapshot: its Readies carry many committed
+//! entries at once). Delivery is in order and instant, so otherwise each committed entry
+//! reaches a member in a Ready of its own; the run is deterministic (the same arguments give
+//! the same output).
 
 use std::collections::VecDeque;
 use std::path::Path;
@@ -33,6 +36,8 @@ fn arg(position: usize, default: u64) -> u64 {
 
 struct World {
     members: Vec<Member<SimFs>>,
+    /// The member whose messages are dropped, both ways.
+    cut: Option<u64>,
     disks: Vec<SimFs>,
     in_flight: VecDeque<Message>,
     now: Instant,
@@ -41,14 +46,14 @@ struct World {
 }
 
 impl World {
-    fn new() -> World {
+    fn new(snapshot_entries: u64) -> World {
         let ids: Vec<u64> = (1..=MEMBERS).collect();
         let mut members = Vec::new();
         let mut disks = Vec::new();
         for &id in &ids {
             let mut config = Config::new(id, &ids, 7 * id);
             config.tick_interval_nanos = TICK_NANOS;
-            config.snapshot_entries = 5_000;
+            config.snapshot_entries = snapshot_entries;
             config.snapshot_keep_entries = 1_000;
             let disk = SimFs::with_seed(11 * id);
             let member = Member::open(disk.clone(), Path::new("/member"), config).expect("open");
@@ -57,6 +62,7 @@ impl World {
         }
         World {
             members,
+            cut: None,
             disks,
             in_flight: VecDeque::new(),
             now: Instant(0),
@@ -69,7 +75,14 @@ impl World {
         let effects = self.members[slot].handle(event).expect("handle");
         for effect in effects {
             match effect {
-                Effect::Send(message) => self.in_flight.push_back(message),
+                Effect::Send(message) => {
+                    let cut = self
+                        .cut
+                        .is_some_and(|id| id == message.to || id == message.from);
+                    if !cut {
+                        self.in_flight.push_back(message);
+                    }
+                }
                 Effect::Reply { result, .. } => {
                     self.answered += 1;
                     self.failed += u64::from(result.is_err());
@@ -103,9 +116,17 @@ impl World {
 fn main() {
     let puts = arg(1, 20_000);
     let window = arg(2, 64).max(1);
-    let mut world = World::new();
+    let catch_up = std::env::args()
+        .nth(3)
+        .is_some_and(|mode| mode == "catch-up");
+    let snapshot_entries = if catch_up { puts + 1_000 } else { 5_000 };
+    let mut world = World::new(snapshot_entries);
     while world.leader().is_none() {
         world.tick();
+    }
+    if catch_up {
+        let leader_id = world.leader().expect("a leader") as u64 + 1;
+        world.cut = Some(if leader_id == 3 { 2 } else { 3 });
     }
     let mut sent = 0u64;
     let mut request_id = 1u64;
@@ -128,6 +149,7 @@ fn main() {
         world.drain();
         world.tick();
     }
+    world.cut = None;
     while world
         .members
         .iter()
@@ -137,7 +159,7 @@ fn main() {
     }
     let ops: Vec<u64> = world.disks.iter().map(SimFs::mutating_ops).collect();
     println!(
-        "puts {puts} window {window}: answered {} failed {} revision {} applied {:?} \
+        "puts {puts} window {window} catch-up {catch_up}: answered {} failed {} revision {} applied {:?} \
          disk mutating ops per member {ops:?}",
         world.answered,
         world.failed,

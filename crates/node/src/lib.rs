@@ -31,9 +31,11 @@
 //! The event is given to raft; then each raft `Ready` is carried out in its contract's order:
 //! the snapshot file and the WAL (marker, entries, hard state) are written and synced, the
 //! messages are emitted, a leader's snapshot is restored into the store, committed entries are
-//! applied in log order (each with its raft index, stored with its changes: the store's
-//! consistent index), writes are answered when their entry is applied, linearizable reads
-//! when the applied index reaches their read index; then `advance`. When the log has grown
+//! applied in log order in one store batch (one redb transaction holding their changes and
+//! the last one's raft index, the store's consistent index, committed once; durable every
+//! `mvcc.commits_per_sync` commits), writes are answered (and watchers notified) in log order
+//! once the batch is committed, linearizable reads when the applied index reaches their
+//! read index; then `advance`. When the log has grown
 //! by [`Config::snapshot_entries`] since the last snapshot, the store is synced, its image
 //! becomes a raft snapshot, a snapshot file and a WAL marker; old WAL segments and snapshot
 //! files are released.
@@ -102,7 +104,8 @@
 //!
 //! # Invariants
 //!
-//! - Nothing is sent or acknowledged before the WAL sync that makes it durable.
+//! - Nothing is sent or acknowledged before the WAL sync that makes it durable, and no write
+//!   is acknowledged (nor its events sent) before the store batch holding it is committed.
 //! - The store's consistent index equals raft's applied index after every `Ready`; an entry
 //!   at or below it is never applied again (asserted).
 //! - Every request gets exactly one reply (or none if the member crashes first).

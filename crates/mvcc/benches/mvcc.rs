@@ -1,5 +1,7 @@
 //! MVCC benchmarks: puts (256-byte values, batched commits) on the in-memory backend and on
-//! the real disk (`RealFs`, one sync per 100 commits), and a range scan of 1,000 keys.
+//! the real disk (`RealFs`, one sync per 100 commits), the same puts applied in batches of 10
+//! and 100 entries per commit ([`Store::begin_batch`], as the member applies one raft Ready),
+//! and a range scan of 1,000 keys.
 //! Run: `CARGO_TARGET_DIR=/work/target-mvcc cargo bench -p invar-mvcc`.
 
 #![allow(missing_docs)]
@@ -39,6 +41,24 @@ fn puts(c: &mut Criterion) {
             BatchSize::PerIteration,
         );
     });
+    for batch in [10u64, 100] {
+        group.bench_function(format!("mem_backend_1000_puts_batches_of_{batch}"), |b| {
+            b.iter_batched(
+                || Store::open(Box::new(MemBackend::new()), config()).expect("open"),
+                |mut store| {
+                    for first in (1..=1000).step_by(batch as usize) {
+                        store.begin_batch().expect("begin");
+                        for i in first..first + batch {
+                            let _ = store.put(i, &put(i)).expect("put");
+                        }
+                        store.commit_batch().expect("commit");
+                    }
+                    store
+                },
+                BatchSize::PerIteration,
+            );
+        });
+    }
     let dir = std::env::temp_dir().join(format!("invar-mvcc-bench-{}", std::process::id()));
     invar_storage::fs::FileSystem::create_dir_all(&RealFs, &dir).expect("temp dir");
     let mut run = 0u64;

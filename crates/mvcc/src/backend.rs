@@ -2,32 +2,97 @@
 //! backend that keeps live and durable bytes apart so tests can crash it.
 
 use std::io;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use redb::StorageBackend;
 
-/// Lets the store take any backend as a `Box<dyn StorageBackend>`.
+/// Lets the store take any backend as a `Box<dyn StorageBackend>`, and keeps the file's
+/// length in memory (every length change goes through here), so the store knows its size
+/// without asking the file system.
 #[derive(Debug)]
-pub(crate) struct BoxedBackend(pub(crate) Box<dyn StorageBackend>);
+pub(crate) struct BoxedBackend {
+    inner: Box<dyn StorageBackend>,
+    /// Shared with the store ([`FileLength`]). Invariant: after every successful call, the
+    /// inner backend's length.
+    len: Arc<AtomicU64>,
+}
+
+/// The length of the store's file, as its backend last set, extended or reported it.
+#[derive(Clone, Debug)]
+pub(crate) struct FileLength(Arc<AtomicU64>);
+
+impl FileLength {
+    pub(crate) fn get(&self) -> u64 {
+        // One thread at a time uses the store (it is moved, never shared): any ordering
+        // would do.
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+impl BoxedBackend {
+    /// Wraps `inner`, reading its length once.
+    pub(crate) fn new(inner: Box<dyn StorageBackend>) -> io::Result<(BoxedBackend, FileLength)> {
+        let len = Arc::new(AtomicU64::new(inner.len()?));
+        let length = FileLength(Arc::clone(&len));
+        Ok((BoxedBackend { inner, len }, length))
+    }
+
+    fn record(&self, len: u64) {
+        self.len.store(len, Ordering::Relaxed);
+    }
+
+    /// After a failed call the length is unknown: ask the backend (the store is poisoned
+    /// by the failure anyway; this only keeps the reported size honest).
+    fn refresh(&self) {
+        if let Ok(len) = self.inner.len() {
+            self.record(len);
+        }
+    }
+}
 
 impl StorageBackend for BoxedBackend {
     fn len(&self) -> io::Result<u64> {
-        self.0.len()
+        let len = self.inner.len()?;
+        self.record(len);
+        Ok(len)
     }
     fn read(&self, offset: u64, out: &mut [u8]) -> io::Result<()> {
-        self.0.read(offset, out)
+        self.inner.read(offset, out)
     }
     fn set_len(&self, len: u64) -> io::Result<()> {
-        self.0.set_len(len)
+        match self.inner.set_len(len) {
+            Ok(()) => {
+                self.record(len);
+                Ok(())
+            }
+            Err(error) => {
+                self.refresh();
+                Err(error)
+            }
+        }
     }
     fn sync_data(&self) -> io::Result<()> {
-        self.0.sync_data()
+        self.inner.sync_data()
     }
     fn write(&self, offset: u64, data: &[u8]) -> io::Result<()> {
-        self.0.write(offset, data)
+        match self.inner.write(offset, data) {
+            Ok(()) => {
+                // A write past the end extends the file (zero-filling any gap).
+                let end = offset.saturating_add(data.len() as u64);
+                if end > self.len.load(Ordering::Relaxed) {
+                    self.record(end);
+                }
+                Ok(())
+            }
+            Err(error) => {
+                self.refresh();
+                Err(error)
+            }
+        }
     }
     fn close(&self) -> io::Result<()> {
-        self.0.close()
+        self.inner.close()
     }
 }
 

@@ -11,12 +11,13 @@
 //! fix, which removed the delete, hashes equal to one compacted after it; here it keeps the
 //! hash of a compacted store what it was before Invar kept those records.
 
-use redb::ReadableDatabase;
+use redb::ReadableTable;
 
+use crate::batch::with_kv;
 use crate::codec::{self, hash_record};
 use crate::error::{MvccError, Result, backend};
-use crate::revision::Revision;
-use crate::store::{KV, Store};
+use crate::revision::{Revision, RevisionKey};
+use crate::store::Store;
 use crate::types::{HashKvRequest, HashKvResponse, ResponseHeader};
 
 impl Store {
@@ -36,24 +37,7 @@ impl Store {
         }
         let mut hash = 0u32;
         if let Ok(upper) = u64::try_from(revision) {
-            let read = self.db.begin_read().map_err(backend)?;
-            let table = read.open_table(KV).map_err(backend)?;
-            for item in table.range(..=(upper, u64::MAX)).map_err(backend)? {
-                let (key, value) = item.map_err(backend)?;
-                let at = Revision::from_key(key.value())?;
-                let record = codec::decode(at, value.value())?;
-                if at.main <= self.compact_revision {
-                    let counted = !record.tombstone
-                        && self
-                            .index
-                            .latest(&record.kv.key, self.compact_revision)
-                            .is_some_and(|latest| latest.revision == at);
-                    if !counted {
-                        continue;
-                    }
-                }
-                hash = hash_record(hash, at.main, at.sub, &record.kv, record.tombstone);
-            }
+            hash = with_kv!(self, |table| self.hash_table(&table, upper))?;
         }
         Ok(HashKvResponse {
             header: ResponseHeader::at(self.current_revision),
@@ -61,5 +45,31 @@ impl Store {
             compact_revision: self.compact_revision,
             hash_revision: revision,
         })
+    }
+
+    /// The hash of the records of `table` with main revision `<= upper` (see the module
+    /// docs for which ones count at or below the compact revision).
+    fn hash_table<T>(&self, table: &T, upper: u64) -> Result<u32>
+    where
+        T: ReadableTable<RevisionKey, &'static [u8]>,
+    {
+        let mut hash = 0u32;
+        for item in table.range(..=(upper, u64::MAX)).map_err(backend)? {
+            let (key, value) = item.map_err(backend)?;
+            let at = Revision::from_key(key.value())?;
+            let record = codec::decode(at, value.value())?;
+            if at.main <= self.compact_revision {
+                let counted = !record.tombstone
+                    && self
+                        .index
+                        .latest(&record.kv.key, self.compact_revision)
+                        .is_some_and(|latest| latest.revision == at);
+                if !counted {
+                    continue;
+                }
+            }
+            hash = hash_record(hash, at.main, at.sub, &record.kv, record.tombstone);
+        }
+        Ok(hash)
     }
 }

@@ -141,8 +141,12 @@ fn decode(bytes: &[u8]) -> Result<Image> {
 
 impl Store {
     /// The whole store as an image (see the module doc), as of the last applied entry.
+    ///
+    /// # Panics
+    /// While a batch is open: an image is of committed state.
     pub fn image(&self) -> Result<Vec<u8>> {
         self.check_usable()?;
+        self.assert_no_batch("image");
         let read = self.db.begin_read().map_err(backend)?;
         let mut out = MAGIC.to_vec();
         out.push(VERSION);
@@ -180,9 +184,11 @@ impl Store {
     /// written: a bad image is [`MvccError::Corrupted`] and changes nothing.
     ///
     /// # Panics
-    /// If `index` is below the consistent index: a snapshot never moves a store backwards.
+    /// If `index` is below the consistent index: a snapshot never moves a store backwards;
+    /// or while a batch is open.
     pub fn restore_image(&mut self, index: u64, image: &[u8]) -> Result<()> {
         self.check_usable()?;
+        self.assert_no_batch("restore_image");
         assert!(
             index >= self.consistent_index,
             "snapshot index {index} below the consistent index {}",
@@ -191,7 +197,7 @@ impl Store {
         let image = decode(image)?;
         let result = self.write_image(index, &image);
         if result.is_err() {
-            self.poisoned = true;
+            self.poison();
         }
         result
     }

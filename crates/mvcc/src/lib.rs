@@ -18,7 +18,7 @@
 //!   events; the next compaction removes that delete. [`Store::hash_kv`] leaves it out, as
 //!   etcd does.
 //! - The consistent index is written in the same redb transaction as the changes that its raft
-//!   entry produced.
+//!   entry produced (in a batch: the changes of all its entries and the last one's index).
 //!
 //! # Call protocol (for the member)
 //! 1. [`Store::open`] on the backend. Replay the WAL from entry
@@ -27,11 +27,15 @@
 //!    [`Request`], or directly [`Store::put`], [`Store::delete_range`], [`Store::txn`],
 //!    [`Store::compact`], [`Store::lease_grant`], [`Store::lease_revoke`],
 //!    [`Store::lease_checkpoints`]; [`Store::skip`] for entries without a store effect. A
-//!    client error still consumes the index (replaying it fails the same way).
+//!    client error still consumes the index (replaying it fails the same way). Each call
+//!    commits its own redb transaction, unless a batch is open: between
+//!    [`Store::begin_batch`] and [`Store::commit_batch`] (the member brackets the committed
+//!    entries of one raft Ready) they share one, committed once with the last index; reads
+//!    in between see the batch's writes. Acknowledge nothing of a batch before its commit.
 //! 3. Pass each [`Applied::events`] to every [`WatchStream::notify`], and call
 //!    [`WatchStream::catch_up`] while [`WatchStream::needs_catch_up`].
 //! 4. Serve reads with [`Store::range`], [`Store::txn_read_only`], [`Store::hash_kv`].
-//! 5. Backend commits are batched: only every [`Config::commits_per_sync`]-th commit is
+//! 5. Only every [`Config::commits_per_sync`]-th backend commit (a batch's counts as one) is
 //!    synced, and [`Store::sync`] forces one. Before releasing WAL entries (a raft snapshot),
 //!    call [`Store::sync`]: the WAL must keep every entry above
 //!    [`Store::durable_consistent_index`].
@@ -84,6 +88,7 @@
 
 mod apply;
 mod backend;
+mod batch;
 mod codec;
 mod compact;
 #[cfg(feature = "defects")]

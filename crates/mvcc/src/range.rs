@@ -3,12 +3,13 @@
 
 use std::cmp::Ordering;
 
-use redb::{ReadableDatabase, ReadableTable};
+use redb::ReadableTable;
 
-use crate::error::{MvccError, Result, backend};
+use crate::batch::with_kv;
+use crate::error::{MvccError, Result};
 use crate::index::{IndexEntry, KeyIndex};
 use crate::revision::{KeyRange, RevisionKey};
-use crate::store::{KV, Store};
+use crate::store::Store;
 use crate::types::{KeyValue, RangeRequest, RangeResponse, ResponseHeader, SortOrder, SortTarget};
 use crate::validate;
 
@@ -157,14 +158,12 @@ impl Store {
     pub fn range(&self, req: &RangeRequest) -> Result<RangeResponse> {
         self.check_usable()?;
         validate::check_range(req)?;
-        let read = self.db.begin_read().map_err(backend)?;
-        let table = read.open_table(KV).map_err(backend)?;
-        range_at(
+        with_kv!(self, |table| range_at(
             &self.index,
             &table,
             self.current_revision,
             self.compact_revision,
             req,
-        )
+        ))
     }
 }

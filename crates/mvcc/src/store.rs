@@ -3,9 +3,11 @@
 
 use redb::{
     Database, Durability, ReadableDatabase, ReadableTable, StorageBackend, TableDefinition,
+    WriteTransaction,
 };
 
-use crate::backend::BoxedBackend;
+use crate::backend::{BoxedBackend, FileLength};
+use crate::batch::Batch;
 use crate::codec;
 use crate::error::{MvccError, Result, backend};
 use crate::index::{IndexEntry, KeyIndex};
@@ -19,12 +21,13 @@ pub(crate) const KV: TableDefinition<RevisionKey, &[u8]> = TableDefinition::new(
 /// Leases: ID → `(granted TTL seconds, granted-at revision, checkpointed remaining TTL
 /// seconds or 0)`.
 pub(crate) const LEASE: TableDefinition<i64, (i64, i64, i64)> = TableDefinition::new("lease");
-/// Scalars: current revision, compact revision, consistent index.
+/// Scalars: current revision, compact revision, consistent index, number of opens.
 pub(crate) const META: TableDefinition<&str, i64> = TableDefinition::new("meta");
 
 pub(crate) const META_CURRENT_REVISION: &str = "current_revision";
 pub(crate) const META_COMPACT_REVISION: &str = "compact_revision";
 pub(crate) const META_CONSISTENT_INDEX: &str = "consistent_index";
+pub(crate) const META_OPENS: &str = "opens";
 
 /// The largest TTL a lease may be granted (etcd's `MaxLeaseTTL`).
 pub const LEASE_TTL_SECONDS_MAX: i64 = 9_000_000_000;
@@ -108,6 +111,14 @@ pub struct Store {
     pub(crate) commits_since_sync: u64,
     /// Set by a backend failure; every later call fails with [`MvccError::Poisoned`].
     pub(crate) poisoned: bool,
+    /// How many times the store was opened, this time included. Invariant: durable, and
+    /// above the value of every earlier open of the same file.
+    opens: u64,
+    /// The backend file's length. Invariant: equals the file's length (every change to it
+    /// goes through the store's backend).
+    file_length: FileLength,
+    /// The batch in progress, between [`Store::begin_batch`] and [`Store::commit_batch`].
+    pub(crate) batch: Option<Batch>,
 }
 
 impl std::fmt::Debug for Store {
@@ -118,6 +129,7 @@ impl std::fmt::Debug for Store {
             .field("consistent_index", &self.consistent_index)
             .field("keys", &self.index.key_count())
             .field("poisoned", &self.poisoned)
+            .field("in_batch", &self.batch.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -131,9 +143,10 @@ impl Store {
     /// the index and the leases from the tables. Bad bytes are [`MvccError::Corrupted`].
     pub fn open(storage: Box<dyn StorageBackend>, config: Config) -> Result<Store> {
         config.validate().map_err(MvccError::InvalidConfig)?;
+        let (storage, file_length) = BoxedBackend::new(storage).map_err(backend)?;
         let db = Database::builder()
             .set_check_integrity_on_open(true)
-            .create_with_backend(BoxedBackend(storage))
+            .create_with_backend(storage)
             .map_err(backend)?;
         let mut store = Store {
             db,
@@ -146,6 +159,9 @@ impl Store {
             durable_consistent_index: 0,
             commits_since_sync: 0,
             poisoned: false,
+            opens: 0,
+            file_length,
+            batch: None,
         };
         store.create_tables()?;
         store.restore()?;
@@ -165,7 +181,18 @@ impl Store {
                 meta.insert(META_COMPACT_REVISION, -1).map_err(backend)?;
                 meta.insert(META_CONSISTENT_INDEX, 0).map_err(backend)?;
             }
+            let opens = meta
+                .get(META_OPENS)
+                .map_err(backend)?
+                .map_or(0, |g| g.value());
+            let opens = opens
+                .checked_add(1)
+                .filter(|opens| *opens > 0)
+                .ok_or_else(|| corrupted(format!("meta {META_OPENS} is {opens}")))?;
+            meta.insert(META_OPENS, opens).map_err(backend)?;
+            self.opens = opens.unsigned_abs();
         }
+        // Durable (redb's default), so that a later open counts past this one.
         txn.commit().map_err(backend)
     }
 
@@ -275,9 +302,21 @@ impl Store {
         self.compact_revision
     }
 
+    /// How many times this store's file was opened, this time included (durable before
+    /// [`Store::open`] returns): it tells this run of the member from every earlier one.
+    pub fn opens(&self) -> u64 {
+        self.opens
+    }
+
     /// The last applied raft index (durable or not).
     pub fn consistent_index(&self) -> u64 {
         self.consistent_index
+    }
+
+    /// The length of the store's file in bytes (etcd's `dbSize`), known without a file
+    /// system call: the store's backend sees every change of it.
+    pub fn db_size_bytes(&self) -> u64 {
+        self.file_length.get()
     }
 
     /// The consistent index as of the last durable commit: after a crash the store reopens
@@ -340,7 +379,11 @@ impl Store {
     }
 
     /// Makes everything applied so far durable: one synced backend commit.
+    ///
+    /// # Panics
+    /// While a batch is open ([`Store::begin_batch`]): commit it first.
     pub fn sync(&mut self) -> Result<()> {
+        self.assert_no_batch("sync");
         self.write(true, |_| Ok(())).map(|_| ())
     }
 
@@ -349,32 +392,96 @@ impl Store {
         self.begin_apply(index)
     }
 
-    /// Runs `body` in one redb write transaction with the consistent index and the revision
-    /// scalars. If `body` fails with a client error (only a put with `ignore_*` on a key that
-    /// an earlier op of the same txn deleted), its in-memory changes are undone and the redb
-    /// transaction is dropped; any other failure poisons the store.
+    /// Runs `body` in a redb write transaction: its own one, committed with the consistent
+    /// index and the revision scalars, or the open batch's (committed by
+    /// [`Store::commit_batch`]). If `body` fails with a client error (only a put with
+    /// `ignore_*` on a key that an earlier op of the same txn deleted), its changes are
+    /// undone, in memory and in the transaction; any other failure poisons the store.
     pub(crate) fn write<R>(
         &mut self,
         force_sync: bool,
         body: impl FnOnce(&mut WriteCtx<'_>) -> Result<R>,
     ) -> Result<(R, Vec<Event>)> {
         self.check_usable()?;
-        let result = self.write_unpoisoned(force_sync, body);
+        let result = if self.batch.is_some() {
+            assert!(!force_sync, "a synced commit inside a batch");
+            self.write_in_batch(body)
+        } else {
+            self.write_alone(force_sync, body)
+        };
         if let Err(error) = &result
             && !error.is_client_error()
         {
-            self.poisoned = true;
+            self.poison();
         }
         result
     }
 
-    fn write_unpoisoned<R>(
+    /// Marks the store unusable after a backend failure; an open batch is dropped (its
+    /// redb transaction aborts).
+    pub(crate) fn poison(&mut self) {
+        self.poisoned = true;
+        self.batch = None;
+    }
+
+    /// One write in its own transaction, committed at once.
+    fn write_alone<R>(
         &mut self,
         force_sync: bool,
         body: impl FnOnce(&mut WriteCtx<'_>) -> Result<R>,
     ) -> Result<(R, Vec<Event>)> {
+        let txn = self.db.begin_write().map_err(backend)?;
+        let (result, changes) = self.write_body(&txn, body)?;
+        self.commit_txn(txn, force_sync)?;
+        Ok((result, changes))
+    }
+
+    /// Runs `body` on the tables of `txn` and takes the revisions it leaves.
+    pub(crate) fn write_body<R>(
+        &mut self,
+        txn: &WriteTransaction,
+        body: impl FnOnce(&mut WriteCtx<'_>) -> Result<R>,
+    ) -> Result<(R, Vec<Event>)> {
+        let mut ctx = WriteCtx {
+            kv: txn.open_table(KV).map_err(backend)?,
+            lease: txn.open_table(LEASE).map_err(backend)?,
+            index: &mut self.index,
+            leases: &mut self.leases,
+            begin_revision: self.current_revision,
+            compact_revision: self.compact_revision,
+            changes: Vec::new(),
+            undo: Vec::new(),
+        };
+        let result = match body(&mut ctx) {
+            Ok(result) => result,
+            Err(error) if error.is_client_error() => {
+                // etcd panics here (a write txn failing midway); Invar undoes the changes
+                // instead, so the transaction (a batch's, with other entries' changes in
+                // it) holds none of them.
+                ctx.roll_back()?;
+                return Err(error);
+            }
+            Err(error) => return Err(error),
+        };
+        let revision = ctx.view_revision();
+        let compact_revision = ctx.compact_revision;
+        let changes = std::mem::take(&mut ctx.changes);
+        drop(ctx);
+        assert!(revision >= self.current_revision, "revision went backwards");
+        assert!(
+            compact_revision >= self.compact_revision,
+            "compact revision went backwards"
+        );
+        self.current_revision = revision;
+        self.compact_revision = compact_revision;
+        Ok((result, changes))
+    }
+
+    /// Commits `txn` with the revision scalars and the consistent index: durable (synced)
+    /// if forced or if it is the [`Config::commits_per_sync`]-th commit since the last
+    /// durable one.
+    pub(crate) fn commit_txn(&mut self, mut txn: WriteTransaction, force_sync: bool) -> Result<()> {
         let sync = force_sync || self.commits_since_sync + 1 >= self.config.commits_per_sync;
-        let mut txn = self.db.begin_write().map_err(backend)?;
         let durability = if sync {
             Durability::Immediate
         } else {
@@ -384,39 +491,17 @@ impl Store {
         let separate_index = self.index_in_separate_txn();
         let consistent_index = i64::try_from(self.consistent_index)
             .map_err(|_| MvccError::Backend("consistent index above i64::MAX".into()))?;
-        let (result, changes, revision, compact_revision) = {
-            let mut ctx = WriteCtx {
-                kv: txn.open_table(KV).map_err(backend)?,
-                lease: txn.open_table(LEASE).map_err(backend)?,
-                index: &mut self.index,
-                leases: &mut self.leases,
-                begin_revision: self.current_revision,
-                compact_revision: self.compact_revision,
-                changes: Vec::new(),
-                undo: Vec::new(),
-            };
-            let result = match body(&mut ctx) {
-                Ok(result) => result,
-                Err(error) if error.is_client_error() => {
-                    // etcd panics here (a write txn failing midway); Invar undoes the
-                    // in-memory changes and drops the redb transaction instead.
-                    ctx.roll_back();
-                    return Err(error);
-                }
-                Err(error) => return Err(error),
-            };
-            let revision = ctx.view_revision();
+        {
             let mut meta = txn.open_table(META).map_err(backend)?;
-            meta.insert(META_CURRENT_REVISION, revision)
+            meta.insert(META_CURRENT_REVISION, self.current_revision)
                 .map_err(backend)?;
-            meta.insert(META_COMPACT_REVISION, ctx.compact_revision)
+            meta.insert(META_COMPACT_REVISION, self.compact_revision)
                 .map_err(backend)?;
             if !separate_index {
                 meta.insert(META_CONSISTENT_INDEX, consistent_index)
                     .map_err(backend)?;
             }
-            (result, ctx.changes, revision, ctx.compact_revision)
-        };
+        }
         txn.commit().map_err(backend)?;
         if separate_index {
             // Defect `consistent-index-separate-txn`: the index follows in its own, lazily
@@ -429,20 +514,13 @@ impl Store {
                 .map_err(backend)?;
             txn.commit().map_err(backend)?;
         }
-        assert!(revision >= self.current_revision, "revision went backwards");
-        assert!(
-            compact_revision >= self.compact_revision,
-            "compact revision went backwards"
-        );
-        self.current_revision = revision;
-        self.compact_revision = compact_revision;
         if sync {
             self.commits_since_sync = 0;
             self.durable_consistent_index = self.consistent_index;
         } else {
             self.commits_since_sync += 1;
         }
-        Ok((result, changes))
+        Ok(())
     }
 
     /// Whether the consistent index is written apart from the data (a deliberate defect).

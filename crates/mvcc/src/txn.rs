@@ -4,12 +4,13 @@
 
 use std::cmp::Ordering;
 
-use redb::{ReadableDatabase, ReadableTable};
+use redb::ReadableTable;
 
-use crate::error::{MvccError, Result, backend};
+use crate::batch::with_kv;
+use crate::error::{MvccError, Result};
 use crate::range::range_at;
 use crate::revision::RevisionKey;
-use crate::store::{Applied, KV, Store};
+use crate::store::{Applied, Store};
 use crate::types::{
     Compare, CompareResult, CompareTarget, KeyValue, RangeRequest, RequestOp, ResponseHeader,
     ResponseOp, TargetUnion, TxnRequest, TxnResponse,
@@ -250,9 +251,7 @@ impl Store {
         self.begin_apply(index)?;
         validate::check_txn(req, self.config.txn_ops_max)?;
         let read_only = is_read_only(req);
-        let path = {
-            let read = self.db.begin_read().map_err(backend)?;
-            let table = read.open_table(KV).map_err(backend)?;
+        let path = with_kv!(self, |table| {
             let view = View {
                 store: self,
                 table: &table,
@@ -268,7 +267,7 @@ impl Store {
                 });
             }
             path
-        };
+        });
         let (mut response, events) = self.write(false, |ctx| {
             execute(ctx, req, &path, ResponseHeader::default())
         })?;
@@ -285,16 +284,16 @@ impl Store {
         if !is_read_only(req) {
             return Ok(None);
         }
-        let read = self.db.begin_read().map_err(backend)?;
-        let table = read.open_table(KV).map_err(backend)?;
-        let view = View {
-            store: self,
-            table: &table,
-        };
-        let path = view.path(req)?;
-        view.check(req, &path)?;
-        let mut response = execute_read_only(&view, req, &path)?;
-        response.header = ResponseHeader::at(self.current_revision);
-        Ok(Some(response))
+        with_kv!(self, |table| {
+            let view = View {
+                store: self,
+                table: &table,
+            };
+            let path = view.path(req)?;
+            view.check(req, &path)?;
+            let mut response = execute_read_only(&view, req, &path)?;
+            response.header = ResponseHeader::at(self.current_revision);
+            Ok(Some(response))
+        })
     }
 }

@@ -10,12 +10,13 @@
 
 use std::collections::BTreeMap;
 
-use redb::ReadableDatabase;
+use redb::ReadableTable;
 
+use crate::batch::with_kv;
 use crate::codec;
 use crate::error::{MvccError, Result, backend};
-use crate::revision::{KeyRange, Revision};
-use crate::store::{KV, Store};
+use crate::revision::{KeyRange, Revision, RevisionKey};
+use crate::store::Store;
 use crate::types::{
     Event, EventType, FilterType, KeyValue, RangeRequest, ResponseHeader, WatchCreateRequest,
     WatchResponse,
@@ -298,8 +299,14 @@ pub(crate) fn history(store: &Store, from: i64, to: i64) -> Result<Vec<Event>> {
     if from > to {
         return Ok(Vec::new());
     }
-    let read = store.db.begin_read().map_err(backend)?;
-    let table = read.open_table(KV).map_err(backend)?;
+    with_kv!(store, |table| history_of(&table, from, to))
+}
+
+/// The events of the records of `table` with main revision in `[from, to]`.
+fn history_of<T>(table: &T, from: u64, to: u64) -> Result<Vec<Event>>
+where
+    T: ReadableTable<RevisionKey, &'static [u8]>,
+{
     let mut events = Vec::new();
     for item in table.range((from, 0)..=(to, u64::MAX)).map_err(backend)? {
         let (key, value) = item.map_err(backend)?;

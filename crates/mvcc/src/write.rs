@@ -32,9 +32,11 @@ pub(crate) struct WriteCtx<'txn> {
     pub(crate) undo: Vec<Undo>,
 }
 
-/// One in-memory change made by a write transaction, for rolling it back.
+/// One change made by a write transaction, for rolling it back.
 #[derive(Debug)]
 pub(crate) enum Undo {
+    /// A record was inserted into the kv table at this (new) revision.
+    Record(RevisionKey),
     /// An entry was pushed onto this key's index history.
     IndexPush(Vec<u8>),
     /// The key was attached to the lease.
@@ -44,10 +46,15 @@ pub(crate) enum Undo {
 }
 
 impl WriteCtx<'_> {
-    /// Reverses every in-memory change (the redb transaction is aborted by dropping it).
-    pub(crate) fn roll_back(&mut self) {
+    /// Reverses every change, in memory and in the redb transaction (which may be a batch's,
+    /// holding other entries' changes too).
+    pub(crate) fn roll_back(&mut self) -> Result<()> {
         while let Some(undo) = self.undo.pop() {
             match undo {
+                Undo::Record(revision) => {
+                    let removed = self.kv.remove(revision).map_err(backend)?;
+                    assert!(removed.is_some(), "rolled back a record never inserted");
+                }
                 Undo::IndexPush(key) => self.index.pop(&key),
                 Undo::Attach(lease, key) => self.leases.detach(lease, &key),
                 Undo::Detach(lease, key) => {
@@ -56,6 +63,21 @@ impl WriteCtx<'_> {
             }
         }
         self.changes.clear();
+        Ok(())
+    }
+
+    /// Inserts the record of a new revision. Revisions only grow, so a record already there
+    /// means the file holds revisions above its current revision: corrupt.
+    fn insert_record(&mut self, revision: Revision, record: &[u8]) -> Result<()> {
+        let key = revision.to_key();
+        let overwritten = self.kv.insert(key, record).map_err(backend)?.is_some();
+        if overwritten {
+            return Err(MvccError::Corrupted(format!(
+                "a record at revision {revision:?}, above the current revision"
+            )));
+        }
+        self.undo.push(Undo::Record(key));
+        Ok(())
     }
 
     /// The revision reads inside the transaction see: its own changes included.
@@ -121,9 +143,7 @@ impl WriteCtx<'_> {
             value,
             lease,
         };
-        self.kv
-            .insert(revision.to_key(), codec::encode(&kv, false).as_slice())
-            .map_err(backend)?;
+        self.insert_record(revision, &codec::encode(&kv, false))?;
         let old_lease = old.map_or(0, |old| old.lease);
         if old_lease != lease {
             if old_lease != 0 {
@@ -180,10 +200,7 @@ impl WriteCtx<'_> {
                 key: key.clone(),
                 ..Default::default()
             };
-            let record = codec::encode(&tombstone, true);
-            self.kv
-                .insert(revision.to_key(), record.as_slice())
-                .map_err(backend)?;
+            self.insert_record(revision, &codec::encode(&tombstone, true))?;
             if ended.lease != 0 {
                 self.leases.detach(ended.lease, key);
                 self.undo.push(Undo::Detach(ended.lease, key.clone()));

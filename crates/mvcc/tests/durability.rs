@@ -5,6 +5,8 @@
 //!   `invar-storage` with crash points anywhere, mid redb commit and mid compaction) reopens
 //!   at exactly the state the model had after the stored consistent index, never below the
 //!   last synced index; replaying the rest of the log then gives the same final state.
+//! - The same with the entries applied in batches ([`Store::begin_batch`]): the store
+//!   reopens at the end of a committed batch (a crash inside a batch loses all of it).
 //! - A flipped byte in the redb file is either harmless or a clear error, never a panic.
 
 mod common;
@@ -120,6 +122,62 @@ fn crash_with_batched_commits_reopens_at_the_durable_index_and_replays() {
     }
 }
 
+/// Applies log entries `1..=len` in batches of 1 to `batch_max` entries, the last one left
+/// open if `len` ends inside it; returns the open batch's first index (0: none open).
+fn replay_prefix_in_batches(
+    store: &mut Store,
+    log: &Log,
+    len: usize,
+    batch_max: u64,
+    rng: &mut Rng,
+) -> u64 {
+    let mut index = 1u64;
+    while index <= len as u64 {
+        let end = (index + rng.below(batch_max)).min(log.ops.len() as u64);
+        store.begin_batch().unwrap();
+        for at in index..=end {
+            if at > len as u64 {
+                return index;
+            }
+            let _ = apply_store(store, at, &log.ops[at as usize - 1]);
+        }
+        store.commit_batch().unwrap();
+        index = end + 1;
+    }
+    0
+}
+
+#[test]
+fn crash_with_batches_reopens_at_the_end_of_a_durable_batch_and_replays() {
+    for seed in 0..40 {
+        let mut rng = Rng::new(seed ^ 0xBA7C4);
+        let config = Config {
+            commits_per_sync: 1 + rng.below(4),
+            ..Config::default()
+        };
+        let log = log(seed, 150, config);
+        let backend = MemBackend::new();
+        let mut store = Store::open(Box::new(backend.clone()), config).unwrap();
+        let crash_at = 1 + rng.below(150) as usize;
+        let open_from = replay_prefix_in_batches(&mut store, &log, crash_at, 10, &mut rng);
+        let durable = store.durable_consistent_index();
+        let context = format!("seed {seed} crash after {crash_at} (open batch from {open_from})");
+        if open_from > 0 {
+            assert!(
+                durable < open_from,
+                "{context}: an open batch is not durable"
+            );
+        }
+        let crashed = backend.crash();
+        drop(store);
+        let mut store = Store::open(Box::new(crashed), config).unwrap();
+        assert_eq!(store.consistent_index(), durable, "{context}");
+        assert_same_state(&store, &log.models[durable as usize], &context);
+        replay(&mut store, &log, durable + 1, &context);
+        assert_same_state(&store, log.models.last().unwrap(), &context);
+    }
+}
+
 fn replay_prefix(store: &mut Store, log: &Log, len: usize) {
     for index in 1..=len as u64 {
         let _ = apply_store(store, index, &log.ops[index as usize - 1]);
@@ -137,7 +195,21 @@ fn open_sim(fs: &SimFs, config: Config) -> invar_mvcc::Result<Store> {
 /// Runs the log on the simulated disk with a crash point `ops_before_crash` mutating disk
 /// operations in; after the crash, reopens and checks the prefix property, then replays.
 fn sim_crash_case(seed: u64, log: &Log, config: Config, ops_before_crash: u64) {
+    sim_crash_case_batched(seed, log, config, ops_before_crash, 1);
+}
+
+/// As [`sim_crash_case`], with the entries applied in batches of 1 to `batch_max` (1: no
+/// batches at all, every entry in its own transaction).
+fn sim_crash_case_batched(
+    seed: u64,
+    log: &Log,
+    config: Config,
+    ops_before_crash: u64,
+    batch_max: u64,
+) {
     let context = format!("seed {seed} crash after {ops_before_crash} disk ops");
+    let mut rng = Rng::new(seed ^ 0xB47);
+    let mut batch_end = 0u64;
     let fs = SimFs::with_seed(seed);
     let mut store = open_sim(&fs, config).unwrap();
     fs.sync_dir(Path::new("/")).unwrap();
@@ -146,6 +218,12 @@ fn sim_crash_case(seed: u64, log: &Log, config: Config, ops_before_crash: u64) {
     let mut revision_durable = log.models[durable as usize].revision();
     let mut applied = 0u64;
     for index in 1..=log.ops.len() as u64 {
+        if batch_max > 1 && index > batch_end {
+            batch_end = index + rng.below(batch_max);
+            if store.begin_batch().is_err() {
+                break;
+            }
+        }
         let (outcome, _) = apply_store(&mut store, index, &log.ops[index as usize - 1]);
         if let Outcome::Error(text) = &outcome
             && text.contains("backend")
@@ -157,6 +235,12 @@ fn sim_crash_case(seed: u64, log: &Log, config: Config, ops_before_crash: u64) {
             log.outcomes[index as usize - 1],
             "{context}: before the crash"
         );
+        if batch_max > 1 && (index == batch_end || index == log.ops.len() as u64) {
+            if store.commit_batch().is_err() {
+                break;
+            }
+            batch_end = index;
+        }
         applied = index;
         durable = store.durable_consistent_index();
         revision_durable = log.models[durable as usize].revision();
@@ -194,6 +278,20 @@ fn crash_on_the_simulated_disk_at_random_points() {
         let log = log(seed, 80, config);
         let ops_before_crash = rng.below(400);
         sim_crash_case(seed, &log, config, ops_before_crash);
+    }
+}
+
+#[test]
+fn crash_on_the_simulated_disk_at_random_points_in_batches() {
+    for seed in 0..24 {
+        let mut rng = Rng::new(seed ^ 0xBA5EED);
+        let config = Config {
+            commits_per_sync: 1 + rng.below(3),
+            ..Config::default()
+        };
+        let log = log(seed, 80, config);
+        let ops_before_crash = rng.below(300);
+        sim_crash_case_batched(seed, &log, config, ops_before_crash, 8);
     }
 }
 

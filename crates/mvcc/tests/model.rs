@@ -1,7 +1,9 @@
 //! Model-based test: thousands of random request sequences (puts, deletes, ranges with every
 //! option, nested txns, compactions, lease grants and revokes, hashes, reopens) run on the real
 //! store and on the reference model in `common`; every response, error text, event list and
-//! the full final state must be identical. Seeds replay: a failure prints its seed.
+//! the full final state must be identical. Seeds replay: a failure prints its seed. The same
+//! runs go again with the entries applied in batches ([`Store::begin_batch`]) of random
+//! length, reads and watch matching in the middle of a batch included.
 
 mod common;
 
@@ -10,7 +12,44 @@ use std::collections::BTreeMap;
 use common::{Model, Outcome, Rng, apply_store, assert_same_state};
 use invar_mvcc::{Config, MemBackend, Store};
 
-fn run_seed(seed: u64, ops: usize, tally: &mut BTreeMap<String, u64>) {
+/// Opens and commits batches at random (only in batched runs, so that unbatched runs draw
+/// the same numbers as before): call before each step and after it.
+struct Batcher {
+    batched: bool,
+    /// Steps left in the open batch (0: none open).
+    left: u64,
+}
+
+impl Batcher {
+    fn new(batched: bool) -> Self {
+        Batcher { batched, left: 0 }
+    }
+
+    fn before_step(&mut self, store: &mut Store, rng: &mut Rng) {
+        if self.batched && self.left == 0 && rng.chance(70) {
+            store.begin_batch().expect("begin batch");
+            self.left = 1 + rng.below(8);
+        }
+    }
+
+    fn after_step(&mut self, store: &mut Store) {
+        if self.left > 0 {
+            self.left -= 1;
+            if self.left == 0 {
+                store.commit_batch().expect("commit batch");
+            }
+        }
+    }
+
+    fn finish(&mut self, store: &mut Store) {
+        if store.in_batch() {
+            store.commit_batch().expect("commit batch");
+        }
+        self.left = 0;
+    }
+}
+
+fn run_seed(seed: u64, ops: usize, batched: bool, tally: &mut BTreeMap<String, u64>) {
     let mut rng = Rng::new(seed);
     let config = Config {
         commits_per_sync: *rng.pick(&[1, 4, 64]),
@@ -20,9 +59,10 @@ fn run_seed(seed: u64, ops: usize, tally: &mut BTreeMap<String, u64>) {
     let backend = MemBackend::new();
     let mut store = Store::open(Box::new(backend.clone()), config).expect("open");
     let mut model = Model::new(config);
+    let mut batcher = Batcher::new(batched);
     for step in 0..ops {
         let index = step as u64 + 1;
-        if rng.chance(2) {
+        if !store.in_batch() && rng.chance(2) {
             // A clean restart: sync, close, reopen from the same bytes.
             store.sync().expect("sync");
             drop(store);
@@ -38,6 +78,7 @@ fn run_seed(seed: u64, ops: usize, tally: &mut BTreeMap<String, u64>) {
                 &format!("seed {seed} after reopen at {step}"),
             );
         }
+        batcher.before_step(&mut store, &mut rng);
         let op = model.gen_op(&mut rng);
         let revision_before = model.revision();
         let expected = model.apply(&op);
@@ -57,7 +98,13 @@ fn run_seed(seed: u64, ops: usize, tally: &mut BTreeMap<String, u64>) {
         if let Err(broken) = store.check_invariants() {
             panic!("seed {seed} step {step}: {broken}");
         }
+        if store.in_batch() && rng.chance(10) {
+            // Reads in the middle of a batch see its writes.
+            assert_same_state(&store, &model, &format!("seed {seed} in a batch at {step}"));
+        }
+        batcher.after_step(&mut store);
     }
+    batcher.finish(&mut store);
     assert_same_state(&store, &model, &format!("seed {seed} at the end"));
 }
 
@@ -69,8 +116,26 @@ fn store_matches_model_on_random_sequences() {
         .unwrap_or(2000);
     let mut tally = BTreeMap::new();
     for seed in 0..seeds {
-        run_seed(seed, 60, &mut tally);
+        run_seed(seed, 60, false, &mut tally);
     }
+    check_tally(&tally);
+}
+
+/// The same random sequences, applied in batches of random length.
+#[test]
+fn store_in_batches_matches_model_on_random_sequences() {
+    let seeds: u64 = std::env::var("MVCC_MODEL_SEEDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1000);
+    let mut tally = BTreeMap::new();
+    for seed in 0..seeds {
+        run_seed(seed, 60, true, &mut tally);
+    }
+    check_tally(&tally);
+}
+
+fn check_tally(tally: &BTreeMap<String, u64>) {
     // The generator must reach every interesting outcome, or the comparison proves little.
     for wanted in [
         "put",
@@ -146,7 +211,8 @@ fn kind(outcome: &Outcome) -> String {
 fn store_matches_model_on_long_sequences() {
     let mut tally = BTreeMap::new();
     for seed in 10_000..10_020 {
-        run_seed(seed, 600, &mut tally);
+        run_seed(seed, 600, false, &mut tally);
+        run_seed(seed, 600, true, &mut tally);
     }
 }
 
@@ -204,6 +270,17 @@ impl ExpectedWatcher {
 /// revision order, or be canceled when their start revision is compacted.
 #[test]
 fn watchers_match_model_history() {
+    watchers_match_model(false);
+}
+
+/// The same, with the entries applied in batches: live events (with their previous kv) and
+/// catch-up are matched in the middle of a batch.
+#[test]
+fn watchers_match_model_history_in_batches() {
+    watchers_match_model(true);
+}
+
+fn watchers_match_model(batched: bool) {
     for seed in 0..300u64 {
         let mut rng = Rng::new(seed ^ 0xAB);
         let config = Config {
@@ -214,7 +291,9 @@ fn watchers_match_model_history() {
         let mut model = Model::new(config);
         let mut stream = invar_mvcc::WatchStream::new();
         let mut watchers: Vec<ExpectedWatcher> = Vec::new();
+        let mut batcher = Batcher::new(batched);
         for step in 0..80u64 {
+            batcher.before_step(&mut store, &mut rng);
             if rng.chance(10) {
                 let keys: [&[u8]; 4] = [b"a", b"b", b"c", b"\x00"];
                 let ends: [&[u8]; 4] = [b"", b"", b"\x00", b"c"];
@@ -292,7 +371,9 @@ fn watchers_match_model_history() {
                 );
                 watcher.received.extend(response.events);
             }
+            batcher.after_step(&mut store);
         }
+        batcher.finish(&mut store);
         drain(&mut stream, &store, &mut watchers);
         for watcher in &watchers {
             assert_eq!(

@@ -845,3 +845,25 @@ fn any_redb_backend_works_and_bad_configs_are_refused() {
     let error = Store::open(Box::new(MemBackend::new()), bad).unwrap_err();
     assert!(matches!(error, MvccError::InvalidConfig(_)), "{error}");
 }
+
+/// The open count tells runs of a member apart: every open raises it, durably (a crash right
+/// after an open keeps it), and it is not part of the data (the hash does not change).
+#[test]
+fn every_open_raises_the_open_count_durably() {
+    let backend = MemBackend::new();
+    let mut store = Store::open(Box::new(backend.clone()), Config::default()).unwrap();
+    assert_eq!(store.opens(), 1);
+    let _ = store.put(1, &put("a", "1")).unwrap();
+    let hash = store.hash_kv(&HashKvRequest { revision: 0 }).unwrap().hash;
+    drop(store);
+    let store = Store::open(Box::new(backend.clone()), Config::default()).unwrap();
+    assert_eq!(store.opens(), 2);
+    let crashed = backend.crash();
+    drop(store);
+    let store = Store::open(Box::new(crashed), Config::default()).unwrap();
+    assert_eq!(store.opens(), 3, "the second open was durable");
+    assert_eq!(
+        store.hash_kv(&HashKvRequest { revision: 0 }).unwrap().hash,
+        hash
+    );
+}

@@ -5,7 +5,8 @@
 //! every lease its full TTL again from its own clock plus one election timeout (etcd's
 //! `Promote`: the remaining TTL is `max(checkpointed remaining, TTL)`), so leases do not
 //! expire en masse after an election; a grant applied while it leads expires TTL from then;
-//! a keep-alive renews TTL from now. On a tick, expired leases are revoked through
+//! a keep-alive renews TTL from now, once a ReadIndex round confirmed that this member still
+//! leads in the term it took the keep-alive in. On a tick, expired leases are revoked through
 //! consensus: the leader proposes a LeaseRevoke (at most
 //! [`crate::Config::lease_revokes_per_tick_max`] per tick, proposed again after
 //! [`crate::Config::lease_revoke_retry_nanos`] if not applied), so every member deletes the
@@ -15,12 +16,16 @@
 use std::collections::BTreeMap;
 
 use invar_mvcc::{LeaseRevokeRequest, LeaseTimeToLiveRequest, Request, ResponseHeader};
+use invar_raft::Term;
 use invar_storage::fs::FileSystem;
 
 use crate::codec::{self, Proposal};
 use crate::error::{NodeError, RequestError};
-use crate::event::{ClientResponse, Instant, LeaseKeepAliveRequest, LeaseKeepAliveResponse};
+use crate::event::{
+    ClientResponse, Instant, LeaseKeepAliveRequest, LeaseKeepAliveResponse, RequestId,
+};
 use crate::member::Member;
+use crate::pending::{LeaseRead, ReadKind};
 
 const NANOS_PER_SECOND: u64 = 1_000_000_000;
 
@@ -158,16 +163,64 @@ impl<F: FileSystem> Member<F> {
         }
     }
 
-    /// A keep-alive, answered at once by the leader.
-    pub(crate) fn lease_keep_alive(
-        &mut self,
-        request: LeaseKeepAliveRequest,
-    ) -> Result<ClientResponse, RequestError> {
-        if !self.is_leader() || !self.lessor.primary {
+    /// A keep-alive or a time-to-live. Only the primary lessor takes them, and it answers
+    /// only after a ReadIndex round confirms that it still leads (etcd's `ensureLeadership`
+    /// in `LeaseRenew`): a deposed leader that has not noticed yet (cut off, a new leader
+    /// elected elsewhere) must not tell the client a TTL that the real leader does not
+    /// keep. The answer comes from [`Member::serve_lease_read`].
+    pub(crate) fn lease_request(&mut self, id: RequestId, request: LeaseRead) {
+        if let Err(error) = self.check_primary() {
+            self.reply(id, Err(error));
+            return;
+        }
+        let term = self.raft.term();
+        self.read_index(id, ReadKind::Lease { request, term });
+    }
+
+    /// Whether this member may take lease requests: it leads and its lessor is promoted.
+    fn check_primary(&self) -> Result<(), RequestError> {
+        if self.is_leader() && self.lessor.primary {
+            return Ok(());
+        }
+        Err(RequestError::NotLeader {
+            leader: self.raft.leader(),
+        })
+    }
+
+    /// Whether this member is still the primary lessor of `term`, the term it took a lease
+    /// request in. A member that stopped leading names the leader it knows; one that leads
+    /// again in a later term (its expiry times were renewed meanwhile) says the leader
+    /// changed.
+    fn check_still_primary(&self, term: Term) -> Result<(), RequestError> {
+        if !self.is_leader() {
             return Err(RequestError::NotLeader {
                 leader: self.raft.leader(),
             });
         }
+        if self.raft.term() != term || !self.lessor.primary {
+            return Err(RequestError::LeaderChanged);
+        }
+        Ok(())
+    }
+
+    /// Answers a keep-alive or time-to-live taken in `term` whose ReadIndex round confirmed
+    /// this member's leadership and whose read index is applied.
+    pub(crate) fn serve_lease_read(
+        &mut self,
+        request: LeaseRead,
+        term: Term,
+    ) -> Result<ClientResponse, RequestError> {
+        self.check_still_primary(term)?;
+        match request {
+            LeaseRead::KeepAlive(request) => Ok(self.renew(request)),
+            LeaseRead::TimeToLive(request) => self.remaining_ttl(&request),
+        }
+    }
+
+    /// Renews a lease by this leader's clock: TTL 0 if it is unknown (its grant is applied:
+    /// the read index covers every entry committed before the request) or expired (its
+    /// revoke is on the way; etcd answers TTL 0 too).
+    fn renew(&mut self, request: LeaseKeepAliveRequest) -> ClientResponse {
         let id = request.id;
         let mut response = LeaseKeepAliveResponse {
             header: self.header(),
@@ -175,35 +228,24 @@ impl<F: FileSystem> Member<F> {
             ttl: 0,
         };
         let Some(expiry) = self.lessor.expiries.get(&id).copied() else {
-            if self.raft.applied() < self.raft.committed() {
-                // A new leader may not have applied the grant yet (etcd waits for the
-                // applied index, then times out).
-                return Err(RequestError::TimedOut);
-            }
-            return Ok(ClientResponse::LeaseKeepAlive(response));
+            return ClientResponse::LeaseKeepAlive(response);
         };
         if expiry <= self.now {
-            // Expired: its revoke is on the way (etcd answers TTL 0).
-            return Ok(ClientResponse::LeaseKeepAlive(response));
+            return ClientResponse::LeaseKeepAlive(response);
         }
         let ttl = self.granted_ttl(id).ok().flatten().unwrap_or(0);
         self.lessor
             .expiries
             .insert(id, self.now.plus_nanos(seconds(ttl)));
         response.ttl = ttl;
-        Ok(ClientResponse::LeaseKeepAlive(response))
+        ClientResponse::LeaseKeepAlive(response)
     }
 
-    /// A TimeToLive, answered by the leader with the remaining TTL by its clock.
-    pub(crate) fn lease_time_to_live(
+    /// The remaining TTL by this leader's clock.
+    fn remaining_ttl(
         &self,
         request: &LeaseTimeToLiveRequest,
     ) -> Result<ClientResponse, RequestError> {
-        if !self.is_leader() || !self.lessor.primary {
-            return Err(RequestError::NotLeader {
-                leader: self.raft.leader(),
-            });
-        }
         let mut response = self.store.lease_time_to_live(request)?;
         if response.ttl >= 0
             && let Some(expiry) = self.lessor.expiries.get(&request.id)

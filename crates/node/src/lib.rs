@@ -31,9 +31,11 @@
 //! The event is given to raft; then each raft `Ready` is carried out in its contract's order:
 //! the snapshot file and the WAL (marker, entries, hard state) are written and synced, the
 //! messages are emitted, a leader's snapshot is restored into the store, committed entries are
-//! applied in log order (each with its raft index, stored with its changes: the store's
-//! consistent index), writes are answered when their entry is applied, linearizable reads
-//! when the applied index reaches their read index; then `advance`. When the log has grown
+//! applied in log order in one store batch (one redb transaction holding their changes and
+//! the last one's raft index, the store's consistent index, committed once; durable every
+//! `mvcc.commits_per_sync` commits), writes are answered (and watchers notified) in log order
+//! once the batch is committed, linearizable reads when the applied index reaches their
+//! read index; then `advance`. When the log has grown
 //! by [`Config::snapshot_entries`] since the last snapshot, the store is synced, its image
 //! becomes a raft snapshot, a snapshot file and a WAL marker; old WAL segments and snapshot
 //! files are released.
@@ -49,10 +51,14 @@
 //!   [`RequestError::NotLeader`] with the leader it knows and does not forward**, so that a
 //!   request is never proposed twice behind the client's back; the client (or the server
 //!   shell) retries on the leader.
-//! - LeaseKeepAlive and LeaseTimeToLive are answered by the leader at once from its clock
-//!   (a follower answers [`RequestError::NotLeader`]); LeaseLeases is served locally. Lease
-//!   expiry is decided by the leader's clock only and revoked through consensus (a proposed
-//!   LeaseRevoke); a new leader renews every lease's TTL from its own clock (see `lease.rs`).
+//! - LeaseKeepAlive and LeaseTimeToLive are answered by the leader from its clock after a
+//!   ReadIndex round confirms that it still leads in the term it took them in (etcd's
+//!   `ensureLeadership`): a deposed leader that has not noticed yet never renews; its
+//!   request fails with [`RequestError::LeaderChanged`] or [`RequestError::NotLeader`], or
+//!   times out. A follower answers [`RequestError::NotLeader`]; LeaseLeases is served
+//!   locally. Lease expiry is decided by the leader's clock only and revoked through
+//!   consensus (a proposed LeaseRevoke); a new leader renews every lease's TTL from its own
+//!   clock (see `lease.rs`).
 //! - A write is answered when the entry at its index is applied and is the one it proposed
 //!   (same member, request id and term). If another entry takes its index, or this member
 //!   stops leading first, it fails with [`RequestError::LeaderChanged`] ("etcdserver: leader
@@ -98,7 +104,8 @@
 //!
 //! # Invariants
 //!
-//! - Nothing is sent or acknowledged before the WAL sync that makes it durable.
+//! - Nothing is sent or acknowledged before the WAL sync that makes it durable, and no write
+//!   is acknowledged (nor its events sent) before the store batch holding it is committed.
 //! - The store's consistent index equals raft's applied index after every `Ready`; an entry
 //!   at or below it is never applied again (asserted).
 //! - Every request gets exactly one reply (or none if the member crashes first).

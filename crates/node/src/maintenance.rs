@@ -19,7 +19,7 @@
 //!   shell reopens the member once space is freed. The quota exists so that this stays rare.
 
 use invar_mvcc::{Request, RequestOp, ResponseHeader, TxnRequest};
-use invar_storage::fs::{File, FileSystem, OpenMode};
+use invar_storage::fs::FileSystem;
 
 use crate::api::{
     AlarmAction, AlarmRequest, AlarmResponse, AlarmType, ETCD_API_VERSION, SnapshotResponse,
@@ -88,12 +88,10 @@ impl<F: FileSystem> Member<F> {
         }
     }
 
-    /// The store file's size in bytes (0 if it cannot be read: the next write will say why).
+    /// The store file's size in bytes, kept in memory by the store's backend: the quota
+    /// check before every growing write makes no file-system call.
     pub(crate) fn db_size(&self) -> u64 {
-        self.fs
-            .open(&self.store_path, OpenMode::Existing)
-            .and_then(|file| file.len())
-            .unwrap_or(0)
+        self.store.db_size_bytes()
     }
 
     /// Refuses a write that grows the store while NOSPACE is raised, or that would pass the

@@ -19,20 +19,20 @@ use crate::config::Config;
 use crate::error::{NodeError, RequestError};
 use crate::event::{ClientRequest, ClientResponse, Effect, Event, Instant, RequestId};
 use crate::lease::Lessor;
-use crate::pending::{Pending, PendingRead, PendingWrite, ReadKind};
+use crate::pending::{LeaseRead, Pending, PendingRead, PendingWrite, ReadKind};
 use crate::watch::WatchHub;
 
 const WAL_DIR: &str = "wal";
 const SNAP_DIR: &str = "snap";
 const STORE_FILE: &str = "store.redb";
 const LEASE_ID_DRAWS_MAX: u32 = 16;
+/// ReadIndex contexts of one run of a member take the low this many bits (the run's number,
+/// the store's open count, takes the rest).
+const READ_CONTEXT_RUN_BITS: u32 = 40;
 
 /// One member of an Invar cluster. See the crate documentation for the call protocol.
 pub struct Member<F: FileSystem> {
     pub(crate) config: Config,
-    /// The file system and the store's file (for its size).
-    pub(crate) fs: F,
-    pub(crate) store_path: PathBuf,
     /// The member list and the alarms, as of the applied index.
     pub(crate) cluster: ClusterState,
     /// When this member last heard from each peer (for the strict reconfig check).
@@ -52,7 +52,8 @@ pub struct Member<F: FileSystem> {
     pub(crate) now: Instant,
     /// When the next raft tick is due (`None` before the first tick).
     pub(crate) next_tick: Option<Instant>,
-    /// The context of the next ReadIndex request. Never reused.
+    /// The context of the next ReadIndex request. Never reused, across restarts too: its
+    /// high bits count the store's opens (see [`first_read_context`]).
     pub(crate) next_read_context: u64,
     /// The index of the newest raft snapshot this member holds (taken or installed).
     pub(crate) snapshot_index: Index,
@@ -120,13 +121,14 @@ impl<F: FileSystem + Clone> Member<F> {
             }
             Err(error) => return Err(error.into()),
         };
+        let next_read_context = first_read_context(store.opens());
         // A restart must not replay the lease-id stream from the start (it would hand out
-        // the ids of revoked leases again): the stream also depends on where the log is.
-        let restart_salt = raft.term().rotate_left(32) ^ raft.last_index();
+        // the ids of revoked leases again): the stream also depends on where the log is and
+        // on how often the store was opened.
+        let restart_salt =
+            raft.term().rotate_left(32) ^ raft.last_index() ^ store.opens().rotate_left(48);
         Ok(Member {
             rng: Prng::new(config.seed ^ restart_salt.wrapping_mul(0x9e37_79b9_7f4a_7c15)),
-            fs,
-            store_path,
             cluster,
             peer_heard: BTreeMap::new(),
             config,
@@ -139,13 +141,23 @@ impl<F: FileSystem + Clone> Member<F> {
             watches: WatchHub::default(),
             now: Instant::default(),
             next_tick: None,
-            next_read_context: 1,
+            next_read_context,
             snapshot_index,
             leadership: (0, 0),
             effects: Vec::new(),
             stopped: false,
         })
     }
+}
+
+/// The first ReadIndex context of the run whose store open count is `opens`. A leader's
+/// answer to a ReadIndex of an earlier run (sent before a crash, delivered after the
+/// restart) must not confirm a read of this run: it carries an old read index, and the
+/// restarted member may be behind it, so the read would be stale. Each run's contexts start
+/// at its own multiple of 2^40 (a run would need 2^40 reads, or the member 2^24 restarts,
+/// before a context could repeat).
+fn first_read_context(opens: u64) -> u64 {
+    opens.wrapping_shl(READ_CONTEXT_RUN_BITS) | 1
 }
 
 /// The store's configuration, with the store's deliberate defects when one is chosen.
@@ -585,12 +597,10 @@ impl<F: FileSystem> Member<F> {
             }
             ClientRequest::Alarm(request) => self.alarm(id, request),
             ClientRequest::LeaseKeepAlive(keep_alive) => {
-                let result = self.lease_keep_alive(keep_alive);
-                self.reply(id, result);
+                self.lease_request(id, LeaseRead::KeepAlive(keep_alive));
             }
             ClientRequest::LeaseTimeToLive(time_to_live) => {
-                let result = self.lease_time_to_live(&time_to_live);
-                self.reply(id, result);
+                self.lease_request(id, LeaseRead::TimeToLive(time_to_live));
             }
             ClientRequest::LeaseLeases => {
                 let result = self.lease_leases();
@@ -651,7 +661,10 @@ impl<F: FileSystem> Member<F> {
         Ok(ClientResponse::Range(self.store.range(req)?))
     }
 
-    fn read_index(&mut self, id: RequestId, kind: ReadKind) {
+    /// Asks raft for a read index; the read waits in `pending` until raft confirms it and
+    /// this member applied that index (see `serve_reads`), or fails on a leader change or
+    /// its deadline.
+    pub(crate) fn read_index(&mut self, id: RequestId, kind: ReadKind) {
         let context = self.next_read_context;
         match self.raft.read_index(context) {
             Ok(()) => {

@@ -1,12 +1,13 @@
 //! The client requests a member is waiting on: proposed writes (by log index) and
-//! linearizable reads (by ReadIndex context, then by read index).
+//! linearizable reads (by ReadIndex context, then by read index), lease keep-alives and
+//! time-to-lives among them (the leader confirms it still leads before it answers).
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use invar_mvcc::RangeRequest;
+use invar_mvcc::{LeaseTimeToLiveRequest, RangeRequest};
 use invar_raft::{Index, NodeId, Term};
 
-use crate::event::{Instant, RequestId};
+use crate::event::{Instant, LeaseKeepAliveRequest, RequestId};
 
 /// A write proposed by this member, waiting for its entry to be applied.
 #[derive(Clone, Debug)]
@@ -24,6 +25,19 @@ pub(crate) enum ReadKind {
     Range(RangeRequest),
     /// The member list.
     MemberList,
+    /// A keep-alive or time-to-live the leader took in `term`: answered only if this member
+    /// still is the primary lessor of that term once the read is confirmed (etcd's
+    /// `ensureLeadership` before `LeaseRenew`).
+    Lease { request: LeaseRead, term: Term },
+}
+
+/// A lease request that waits for a ReadIndex round.
+#[derive(Clone, Debug)]
+pub(crate) enum LeaseRead {
+    /// Renews the lease.
+    KeepAlive(LeaseKeepAliveRequest),
+    /// Reports the remaining TTL.
+    TimeToLive(LeaseTimeToLiveRequest),
 }
 
 /// A linearizable read.

@@ -25,13 +25,11 @@ impl<F: FileSystem> Member<F> {
         for message in std::mem::take(&mut ready.messages) {
             self.effects.push(Effect::Send(message));
         }
-        // 3. Restore the snapshot, then apply the committed entries in order.
+        // 3. Restore the snapshot, then apply the committed entries in order, in one batch.
         if let Some(snapshot) = &ready.snapshot {
             self.install_snapshot(snapshot)?;
         }
-        for entry in &ready.committed_entries {
-            self.apply_entry(entry)?;
-        }
+        self.apply_committed(&ready.committed_entries)?;
         // Leadership changes fail what can no longer be answered.
         self.on_leadership_change();
         // 4. Reads whose read index is applied.
@@ -113,6 +111,40 @@ impl<F: FileSystem> Member<F> {
             self.reply(write.id, Err(RequestError::LeaderChanged));
         }
         self.release_old_files()
+    }
+
+    /// Applies `entries` in log order in one store batch: one redb write transaction, which
+    /// also holds the consistent index of the last of them, committed once (durable every
+    /// `mvcc.commits_per_sync` commits; the WAL, synced before, makes the entries durable).
+    /// The replies and watch responses they produce are effects of this event, in log
+    /// order: they leave only when `handle` returns, after the commit. If anything fails,
+    /// none of the batch's effects is kept and the member stops (a reopen replays the WAL
+    /// from the store's durable consistent index).
+    fn apply_committed(&mut self, entries: &[Entry]) -> Result<(), NodeError> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let effects_before = self.effects.len();
+        let result = self.apply_batch(entries);
+        if result.is_err() {
+            self.effects.truncate(effects_before);
+        }
+        result
+    }
+
+    fn apply_batch(&mut self, entries: &[Entry]) -> Result<(), NodeError> {
+        self.store.begin_batch().map_err(NodeError::Store)?;
+        for entry in entries {
+            self.apply_entry(entry)?;
+        }
+        self.store.commit_batch().map_err(NodeError::Store)?;
+        let last = entries.last().map_or(0, |entry| entry.index);
+        assert_eq!(
+            self.store.consistent_index(),
+            last,
+            "the batch did not end at its last entry"
+        );
+        Ok(())
     }
 
     fn apply_entry(&mut self, entry: &Entry) -> Result<(), NodeError> {
@@ -259,9 +291,10 @@ impl<F: FileSystem> Member<F> {
 
     fn serve_reads(&mut self, applied: Index) {
         for read in self.pending.take_readable(applied) {
-            let result = match &read.kind {
-                ReadKind::Range(request) => self.serve_range(request),
+            let result = match read.kind {
+                ReadKind::Range(request) => self.serve_range(&request),
                 ReadKind::MemberList => Ok(self.member_list()),
+                ReadKind::Lease { request, term } => self.serve_lease_read(request, term),
             };
             self.reply(read.id, result);
         }

@@ -11,7 +11,8 @@ use harness::{Cluster, get, put, value_of};
 use invar_mvcc::{
     Compare, CompareResult, CompareTarget, RequestOp, Response, TargetUnion, TxnRequest,
 };
-use invar_node::{ClientRequest, ClientResponse, RequestError};
+use invar_node::{ClientRequest, ClientResponse, Event, RequestError};
+use invar_raft::{Message, MessageBody};
 
 fn revision(response: &ClientResponse) -> i64 {
     response.header().revision
@@ -381,4 +382,77 @@ fn runs_are_deterministic() {
         (cluster.hashes(), cluster.steps, cluster.now)
     };
     assert_eq!(run(), run());
+}
+
+/// The ReadIndex context a follower's pending read sent to the leader (the newest one).
+fn read_index_context(cluster: &Cluster, follower: u64) -> u64 {
+    cluster
+        .in_flight
+        .iter()
+        .rev()
+        .find_map(|m| match m.body {
+            MessageBody::ReadIndex { context } if m.from == follower => Some(context),
+            _ => None,
+        })
+        .expect("a forwarded ReadIndex")
+}
+
+/// Regression (random.rs, seed 2, once timings changed): a follower forwarded a linearizable
+/// read's ReadIndex to the leader and crashed; the leader's answer, with the read index of
+/// then, reached it after the restart, when its ReadIndex contexts had started again at 1,
+/// and confirmed the new run's first read: the member was still behind that old index's
+/// successors, so the read missed a put acknowledged before it was sent. Goal: a run's
+/// contexts differ from every earlier run's, and an answer to an earlier run's context
+/// confirms nothing. Method: take a follower's first context, crash and restart it, compare
+/// with the next run's first; feed the new run the old answer; the read must wait for its
+/// own round and see the latest put.
+#[test]
+fn a_read_index_answer_from_before_a_restart_confirms_nothing() {
+    let mut cluster = Cluster::new(3, 17, |_| {});
+    let leader = cluster.wait_for_leader();
+    cluster.call(leader, put("k", "old")).expect("put");
+    cluster.settle();
+    let follower = cluster
+        .ids
+        .iter()
+        .copied()
+        .find(|&i| i != leader)
+        .expect("follower");
+    let _unanswered = cluster.request(follower, get("k", false));
+    let before_crash = read_index_context(&cluster, follower);
+    cluster.crash(follower);
+    cluster.in_flight.retain(|m| m.from != follower);
+    cluster
+        .call(leader, put("k", "new"))
+        .expect("put without the follower");
+    cluster.restart(follower);
+    cluster.run_until(20_000, "the follower knows the leader", |c| {
+        c.member(follower).leader() == leader
+    });
+    let read = cluster.request(follower, get("k", false));
+    let after_restart = read_index_context(&cluster, follower);
+    assert_ne!(
+        before_crash, after_restart,
+        "a ReadIndex context was reused"
+    );
+    let stale_answer = Message {
+        from: leader,
+        to: follower,
+        term: cluster.member(follower).term(),
+        body: MessageBody::ReadIndexResponse {
+            index: 1,
+            context: before_crash,
+        },
+    };
+    cluster.feed(follower, Event::Message(stale_answer));
+    assert!(
+        !cluster.replies.contains_key(&read),
+        "an earlier run's answer confirmed the read: {:?}",
+        cluster.replies.get(&read)
+    );
+    cluster.run_until(20_000, "the read is answered", |c| {
+        c.replies.contains_key(&read)
+    });
+    let response = cluster.replies.remove(&read).expect("reply").expect("read");
+    assert_eq!(value_of(&response), Some(b"new".to_vec()));
 }

@@ -276,3 +276,73 @@ fn a_restarted_member_draws_new_lease_ids() {
         "the restarted member handed out a revoked lease's id again"
     );
 }
+
+/// Regression (found by the simulator in a lost branch): a leader cut off from the others
+/// goes on believing it leads while they elect a new one (here check-quorum is off, so it
+/// never steps down by itself; with it on, the same window lasts until its next quorum
+/// check). It used to answer a keep-alive at once from its own clock with the full TTL: the
+/// client was told its lease lives on while the real leader, which never saw the keep-alive,
+/// revoked it earlier. Goal: a keep-alive or time-to-live on the deposed leader is never
+/// answered with a TTL (its ReadIndex round cannot be confirmed) and fails with "leader
+/// changed" or "not leader" once it hears of the new term. Method: a 3 s lease; cut the
+/// leader off; once a new leader is elected and a second has passed, send both requests to
+/// the old one; run until the new leader revoked the lease; heal the cut.
+#[test]
+fn deposed_leader_does_not_renew_leases() {
+    let mut cluster = Cluster::new(3, 73, |config| config.raft.check_quorum = false);
+    let old = cluster.wait_for_leader();
+    let id = grant(&mut cluster, old, 3);
+    put_with_lease(&mut cluster, old, "k", id);
+    cluster.settle();
+    cluster.cut.insert(old);
+    let leader = cluster.wait_for_leader();
+    assert_ne!(leader, old);
+    let later = cluster.now.plus_nanos(SECOND);
+    run_to(&mut cluster, later);
+    assert!(
+        cluster.member(old).is_leader(),
+        "the cut-off leader must not know yet that it was deposed"
+    );
+    let old_expiry = cluster.member(old).lease_expiry(id).expect("old expiry");
+    let new_expiry = cluster.member(leader).lease_expiry(id).expect("new expiry");
+    let keep_alive = cluster.request(
+        old,
+        ClientRequest::LeaseKeepAlive(LeaseKeepAliveRequest { id }),
+    );
+    let time_to_live = cluster.request(
+        old,
+        ClientRequest::LeaseTimeToLive(LeaseTimeToLiveRequest { id, keys: false }),
+    );
+    cluster.run_until(1_000_000, "the new leader revokes the lease", |c| {
+        !lease_exists(c, leader, id)
+    });
+    assert!(cluster.now >= new_expiry, "revoked before its expiry");
+    for request in [keep_alive, time_to_live] {
+        assert!(
+            !cluster.replies.contains_key(&request),
+            "the deposed leader answered request {request}: {:?}",
+            cluster.replies.get(&request)
+        );
+    }
+    assert_eq!(
+        cluster.member(old).lease_expiry(id),
+        Some(old_expiry),
+        "the deposed leader renewed the lease"
+    );
+    cluster.cut.remove(&old);
+    cluster.run_until(1_000_000, "the old leader answers", |c| {
+        c.replies.contains_key(&keep_alive) && c.replies.contains_key(&time_to_live)
+    });
+    for request in [keep_alive, time_to_live] {
+        match cluster.replies.remove(&request).expect("reply") {
+            Err(RequestError::LeaderChanged | RequestError::NotLeader { .. }) => {}
+            other => panic!("request {request} on the deposed leader: {other:?}"),
+        }
+    }
+    cluster.settle();
+    cluster.assert_converged();
+    for member in cluster.ids.clone() {
+        assert!(!lease_exists(&cluster, member, id), "member {member}");
+        assert_eq!(live_keys(&cluster, member, "k"), 0, "member {member}");
+    }
+}

@@ -9,15 +9,25 @@ use harness::{Cluster, dir, get, put, value_of};
 use invar_mvcc::{CompactionRequest, DeleteRangeRequest, HashKvRequest, LeaseGrantRequest};
 use invar_node::{
     AlarmAction, AlarmMember, AlarmRequest, AlarmType, ClientRequest, ClientResponse, Config,
-    ETCD_API_VERSION, Event, Instant, Member, RequestError, StatusResponse,
+    ETCD_API_VERSION, Event, Instant, Member, RequestError, StatusResponse, member_paths,
 };
-use invar_storage::fs::SimFs;
+use invar_storage::fs::{File, FileSystem, OpenMode, SimFs};
 
 fn status(cluster: &mut Cluster, id: u64) -> StatusResponse {
     match cluster.call(id, ClientRequest::Status).expect("status") {
         ClientResponse::Status(status) => status,
         other => panic!("not a status: {other:?}"),
     }
+}
+
+/// The length of member `id`'s store file, read from its disk.
+fn store_file_len(cluster: &Cluster, id: u64) -> i64 {
+    let slot = cluster.ids.iter().position(|&i| i == id).expect("member");
+    let (_, _, path) = member_paths(&dir());
+    let file = cluster.disks[slot]
+        .open(&path, OpenMode::Existing)
+        .expect("store file");
+    i64::try_from(file.len().expect("length")).expect("length fits")
 }
 
 fn hash(cluster: &mut Cluster, id: u64, revision: i64) -> (u32, i64, i64) {
@@ -74,6 +84,7 @@ fn status_and_hash_kv_agree_across_members() {
         assert_eq!(status.raft_index, statuses[0].raft_index);
         assert_eq!(status.raft_term, cluster.member(leader).term());
         assert!(status.db_size > 0 && status.db_size_in_use > 0);
+        assert_eq!(status.db_size, store_file_len(&cluster, id), "member {id}");
         assert!(status.db_size_in_use <= status.db_size, "{status:?}");
         assert!(status.errors.is_empty() && !status.is_learner);
     }
@@ -127,6 +138,7 @@ fn defragment_keeps_data_and_shrinks_the_file() {
     });
     cluster.call(1, compact).expect("compact");
     let before = status(&mut cluster, 1);
+    let before_file_len = store_file_len(&cluster, 1);
     let hash_before = hash(&mut cluster, 1, 0);
     let response = cluster
         .call(1, ClientRequest::Defragment)
@@ -134,6 +146,9 @@ fn defragment_keeps_data_and_shrinks_the_file() {
     assert!(matches!(response, ClientResponse::Defragment(_)));
     let after = status(&mut cluster, 1);
     assert_eq!(hash(&mut cluster, 1, 0), hash_before);
+    // The size the member keeps in memory is the file's, before and after the truncation.
+    assert_eq!(before.db_size, before_file_len);
+    assert_eq!(after.db_size, store_file_len(&cluster, 1));
     assert!(after.db_size <= before.db_size, "{before:?} -> {after:?}");
     assert!(
         after.db_size < before.db_size,

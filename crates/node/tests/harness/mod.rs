@@ -34,6 +34,8 @@ pub struct Cluster {
     /// Members whose messages (both ways) are dropped.
     pub cut: BTreeSet<NodeId>,
     pub replies: BTreeMap<RequestId, Result<ClientResponse, RequestError>>,
+    /// Every reply in the order it was emitted, with the step of the event that emitted it.
+    pub reply_log: Vec<(u64, RequestId)>,
     pub rng: Prng,
     pub now: Instant,
     pub next_request_id: RequestId,
@@ -61,6 +63,7 @@ impl Cluster {
             in_flight: Vec::new(),
             cut: BTreeSet::new(),
             replies: BTreeMap::new(),
+            reply_log: Vec::new(),
             rng: rng.fork(),
             now: Instant(0),
             next_request_id: 1,
@@ -124,6 +127,7 @@ impl Cluster {
                     id: request,
                     result,
                 } => {
+                    self.reply_log.push((self.steps, request));
                     let previous = self.replies.insert(request, result);
                     assert!(previous.is_none(), "request {request} answered twice");
                 }

@@ -4,7 +4,7 @@ mod common;
 
 use common::*;
 use invar_check::etcd::check_etcd;
-use invar_check::format::History;
+use invar_check::format::{History, Request};
 use invar_check::{Budget, Verdict};
 
 fn verdict(history: &History) -> Verdict {
@@ -255,4 +255,17 @@ fn expired_deadline_gives_unknown_never_ok() {
     let mut expired = || true;
     let outcome = check_etcd(&h.history, &mut Budget::with_deadline(&mut expired));
     assert!(outcome.verdict.is_unknown(), "{}", outcome.verdict);
+}
+
+/// Goal: a revoke that deleted no key does not steal its header revision from a write that a
+/// read reveals. An unknown put of "a" is revealed at revision 2 by a read; a revoke of a
+/// lease without keys answered with header revision 2 meanwhile. Method: the revoke must end
+/// up a reader at 2, not the writer of 2.
+#[test]
+fn a_keyless_revoke_does_not_claim_a_revealed_writes_revision() {
+    let mut h = H::default();
+    h.unknown(1, 1, put("a", "1"));
+    h.ok(2, (2, 3), Request::LeaseRevoke { id: 7 }, rev(2));
+    h.ok(3, (4, 5), get("a"), read(2, vec![kv("a", "1", 2, 2, 1)]));
+    assert_ok(&h);
 }

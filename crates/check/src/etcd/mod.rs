@@ -73,6 +73,7 @@ pub fn check_etcd(history: &History, budget: &mut Budget<'_>) -> EtcdOutcome {
     let result = ctx
         .claim_revisions()
         .and_then(|()| ctx.reveal_unknown(history))
+        .and_then(|()| ctx.place_revokes_and_readers())
         .and_then(|()| ctx.check_real_time())
         .and_then(|()| ctx.check_compaction())
         .and_then(|()| ctx.check_provenance(history))
@@ -311,6 +312,13 @@ impl<'a> Context<'a> {
                 Class::Skip | Class::Unknown => {}
             }
         }
+        Ok(())
+    }
+
+    /// After the unknown writes that observations reveal have claimed their revisions: a
+    /// successful revoke wrote its header revision if nobody else did (a revoke that deleted
+    /// no key leaves the revision where it was), and readers are filed by revision.
+    fn place_revokes_and_readers(&mut self) -> Result<(), Violation> {
         for i in 0..self.ops.len() {
             match self.classes[i] {
                 Class::Revoke { rev } if rev >= 2 && !self.writers.contains_key(&rev) => {

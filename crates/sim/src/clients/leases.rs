@@ -1,8 +1,8 @@
 //! What clients know about their leases, and the property that a lease's keys outlive it:
 //! they may disappear only after a client sent a revoke, or after some member's clock (the
 //! only clocks a leader could have timed the lease by) advanced the lease's TTL since its
-//! grant or its last acknowledged keep-alive was sent, less one tick (a member reads its
-//! clock at ticks). A new leader renews every lease, so renewals only delay expiry.
+//! grant or its last acknowledged keep-alive was sent (from a little earlier: a member reads
+//! its clock at ticks). A new leader renews every lease, so renewals only delay expiry.
 //!
 //! The world finds the moment a lease disappears by asking each member's store, whenever
 //! that member's revision changed, about the leases its incarnation was seen to hold; and the
@@ -210,16 +210,17 @@ impl World {
         })
     }
 
-    /// How far the most advanced member clock moved from `from` to `to`, plus the one-tick
-    /// slack.
+    /// How far the most advanced member clock moved from a little before `from` to `to`. A
+    /// member reads its clock at ticks, so a request it handles at `from` is timed by its
+    /// clock at its last tick, up to a tick interval (two, with drift) earlier; a clock that
+    /// jumped forward in that window is what it reads next.
     fn clock_advance_between(&self, from: u64, to: u64) -> u64 {
-        let tick = self.schedule.profile.tick_nanos;
+        let from = from.saturating_sub(2 * self.schedule.profile.tick_nanos);
         self.slots
             .iter()
             .map(|s| s.clock.advanced(from, to))
             .max()
             .unwrap_or(0)
-            .saturating_add(tick)
     }
 
     /// Lease `id` was first seen gone (its keys at `revision`, first applied anywhere at the
@@ -256,7 +257,7 @@ impl World {
     /// The lease expiries for the history: every lease with keys that went away while no
     /// acknowledged client revoke explains it.
     pub(crate) fn expiry_records(&mut self) -> Vec<OpRecord> {
-        let tick = self.schedule.profile.tick_nanos;
+        let slack = 2 * self.schedule.profile.tick_nanos;
         let revoked_ok: BTreeSet<i64> = self
             .recorder
             .ops()
@@ -292,11 +293,11 @@ impl World {
                     error: None,
                 },
                 None => {
-                    let wait = facts.ttl_nanos.saturating_sub(tick);
+                    let from = facts.since.saturating_sub(slack);
                     let earliest = self
                         .slots
                         .iter()
-                        .map(|s| s.clock.first_advanced(facts.since, wait, at))
+                        .map(|s| s.clock.first_advanced(from, facts.ttl_nanos, at))
                         .min()
                         .unwrap_or(facts.since)
                         .clamp(facts.since, at);

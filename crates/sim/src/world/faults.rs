@@ -216,9 +216,13 @@ impl World {
         Ok(())
     }
 
-    /// Whether `slot` may be corrupted: the voters with sound disks, `slot` aside, must
-    /// still be a quorum (a corrupt member is wiped and replaced, which needs one).
+    /// Whether `slot` may be corrupted: no membership change is under way, and the voters
+    /// with sound disks, `slot` aside, are still a quorum (a corrupt member is wiped and
+    /// replaced, which needs one).
     fn corruptible(&self, slot: usize) -> bool {
+        if self.changing_membership() {
+            return false;
+        }
         let voters = self.voter_slots();
         let sound = voters
             .iter()

@@ -198,7 +198,7 @@ impl World {
             Task::Leader { request } => vec![send(To::Leader, request, None, false)],
             Task::Replace { slot } => {
                 let old = self.slots[slot].id;
-                if old == 0 {
+                if old == 0 || !self.removable(slot) {
                     return Vec::new();
                 }
                 let new = self.fresh_member_id();
@@ -226,11 +226,12 @@ impl World {
             }
             Task::Remove { slot } => {
                 let old = self.slots[slot].id;
-                let voters = self.voter_slots();
-                let remaining: Vec<usize> = voters.into_iter().filter(|&s| s != slot).collect();
-                let sound = remaining.iter().filter(|&&s| self.sound(s)).count();
-                // Keep at least two voters, and a quorum of sound ones.
-                if old == 0 || remaining.len() < 2 || sound < remaining.len() / 2 + 1 {
+                let voters = self
+                    .voter_slots()
+                    .into_iter()
+                    .filter(|&s| s != slot)
+                    .count();
+                if old == 0 || voters < 2 || !self.removable(slot) {
                     return Vec::new();
                 }
                 vec![remove(old), Step::Wipe { slot }]
@@ -261,6 +262,32 @@ impl World {
                 steps
             }
         }
+    }
+
+    /// Whether removing the member on `slot` leaves a quorum of voters with sound disks (a
+    /// voter found corrupt can only be replaced with one).
+    fn removable(&self, slot: usize) -> bool {
+        let remaining: Vec<usize> = self
+            .voter_slots()
+            .into_iter()
+            .filter(|&s| s != slot)
+            .collect();
+        let sound = remaining.iter().filter(|&&s| self.sound(s)).count();
+        sound > remaining.len() / 2
+    }
+
+    /// Whether a membership change is under way (the voters may be about to shrink).
+    pub(crate) fn changing_membership(&self) -> bool {
+        self.operator.steps.iter().any(|step| match step {
+            Step::Send { request, .. } => matches!(
+                request,
+                ClientRequest::MemberAdd(_)
+                    | ClientRequest::MemberRemove(_)
+                    | ClientRequest::MemberPromote(_)
+            ),
+            Step::Wipe { .. } | Step::Start { .. } => true,
+            Step::Cover(_) => false,
+        })
     }
 
     fn fresh_member_id(&mut self) -> u64 {

@@ -15,7 +15,9 @@ use crate::api::{
 use crate::error::RequestError;
 
 /// A point in time: nanoseconds from a zero the world chooses. Members never read a clock;
-/// the shell passes the time in with every [`Event::Tick`].
+/// the shell passes its clock's reading in with every [`Event::Tick`]. The member keeps its own
+/// time from the readings' steps forward, so a reading that goes back costs no more than a
+/// step (see [`crate::Member::next_deadline`], which answers in the shell's clock).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Instant(pub u64);
 

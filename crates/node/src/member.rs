@@ -48,9 +48,14 @@ pub struct Member<F: FileSystem> {
     pub(crate) watches: WatchHub,
     /// Draws lease ids.
     pub(crate) rng: Prng,
-    /// The latest time given by a tick. Invariant: never decreases.
+    /// The member's own time: the first tick's reading, then every later reading's step
+    /// forward added (a reading below the previous one adds nothing). Invariant: never
+    /// decreases, and keeps its pace after the shell's clock jumps back.
     pub(crate) now: Instant,
-    /// When the next raft tick is due (`None` before the first tick).
+    /// The shell's clock at the last tick (`None` before the first tick).
+    pub(crate) clock_reading: Option<Instant>,
+    /// When the next raft tick is due, in the member's own time (`None` before the first
+    /// tick).
     pub(crate) next_tick: Option<Instant>,
     /// The context of the next ReadIndex request. Never reused, across restarts too: its
     /// high bits count the store's opens (see [`first_read_context`]).
@@ -140,6 +145,7 @@ impl<F: FileSystem + Clone> Member<F> {
             lessor: Lessor::default(),
             watches: WatchHub::default(),
             now: Instant::default(),
+            clock_reading: None,
             next_tick: None,
             next_read_context,
             snapshot_index,
@@ -365,9 +371,25 @@ impl<F: FileSystem> Member<F> {
     pub fn alarms(&self) -> Vec<crate::api::AlarmMember> {
         self.cluster.alarms.iter().copied().collect()
     }
-    /// The earliest time a [`Event::Tick`] has something to do.
+    /// The earliest time, by the shell's clock, at which an [`Event::Tick`] has something to
+    /// do (`None` before the first tick: tick it now).
     pub fn next_deadline(&self) -> Option<Instant> {
-        self.next_tick
+        let (next, reading) = (self.next_tick?, self.clock_reading?);
+        let ahead = next.0.saturating_sub(self.now.0);
+        let behind = self.now.0.saturating_sub(next.0);
+        Some(Instant(
+            reading.0.saturating_add(ahead).saturating_sub(behind),
+        ))
+    }
+
+    /// Takes a reading of the shell's clock: the member's own time moves by the step
+    /// forward since the last reading (by nothing if the clock went back).
+    fn read_clock(&mut self, reading: Instant) {
+        match self.clock_reading {
+            None => self.now = self.now.max(reading),
+            Some(last) => self.now = self.now.plus_nanos(reading.0.saturating_sub(last.0)),
+        }
+        self.clock_reading = Some(reading);
     }
 
     /// Checks the member's invariants (for tests and the simulator after each event).
@@ -480,8 +502,9 @@ impl<F: FileSystem> Member<F> {
     fn handle_removed(&mut self, event: Event) {
         match event {
             Event::Request { id, .. } => self.reply(id, Err(RequestError::MemberRemoved)),
-            Event::Tick(now) if now >= self.now => {
-                self.now = now;
+            Event::Tick(reading) => {
+                self.read_clock(reading);
+                let now = self.now;
                 // Only pending requests still need ticks; the deadline moves on regardless,
                 // so that a shell waking it at its deadline never spins in place.
                 self.next_tick = Some(now.plus_nanos(self.config.tick_interval_nanos));
@@ -493,11 +516,12 @@ impl<F: FileSystem> Member<F> {
         }
     }
 
-    fn tick(&mut self, now: Instant) {
-        if now < self.now {
-            return; // A clock that jumped back runs no ticks until it catches up.
-        }
-        self.now = now;
+    fn tick(&mut self, reading: Instant) {
+        // A clock that jumped back counts as no time passing, then runs on at its pace: the
+        // member does not stall for the jump's length (as a follower it would keep refusing
+        // pre-votes, believing it heard from a leader a moment ago).
+        self.read_clock(reading);
+        let now = self.now;
         let interval = self.config.tick_interval_nanos;
         let mut next = self.next_tick.unwrap_or(now);
         let mut ticks = 0;

@@ -9,7 +9,7 @@ use invar_mvcc::{
     CompactionRequest, LeaseGrantRequest, LeaseRevokeRequest, MvccError, PutRequest, RangeRequest,
     Response,
 };
-use invar_node::{ClientRequest, ClientResponse, Event, RequestError};
+use invar_node::{ClientRequest, ClientResponse, Event, Instant, RequestError};
 use invar_storage::fs::{DiskImage, File, FileSystem, OpenMode, SimFs};
 
 fn single(seed: u64) -> Cluster {
@@ -254,4 +254,29 @@ fn disk_from(image: &DiskImage, seed: u64) -> SimFs {
         disk.sync_dir(dir).expect("sync dir");
     }
     disk
+}
+
+/// Goal: a shell clock that jumps back does not stall a member. It once ran no tick until
+/// the clock caught up with the highest reading it had seen: its election and lease timers
+/// stood still for the jump's length, and as a follower it kept refusing pre-votes, so a
+/// quorum that needed it elected no leader (the simulator's liveness mode, seed 296, a
+/// 38 s jump). Method: tick a member at a reading 10 s below its last one; its next deadline
+/// must be one tick interval after that reading, and its requests must still time out after
+/// the request timeout of readings.
+#[test]
+fn a_clock_that_jumps_back_keeps_the_members_pace() {
+    let mut cluster = Cluster::new(1, 5, |_| {});
+    let leader = cluster.wait_for_leader();
+    let before = cluster
+        .member(leader)
+        .next_deadline()
+        .expect("a deadline after ticks");
+    let back = Instant(before.0.saturating_sub(10_000_000_000));
+    cluster.feed(leader, Event::Tick(back));
+    let after = cluster.member(leader).next_deadline().expect("a deadline");
+    assert!(
+        after.0 <= back.0 + TICK_NANOS,
+        "the deadline stayed with the old clock: {after:?}, the reading was {back:?}"
+    );
+    assert!(after > back, "the deadline is ahead of the reading");
 }

@@ -446,7 +446,8 @@ fn draw_profile(rng: &mut Prng, options: &Options, enabled: &[FaultKind]) -> Pro
     let snapshot_entries = [50, 100, 300, 1_000][rng.range(0, 4) as usize];
     let snapshot_keep_entries = [10, 50, snapshot_entries][rng.range(0, 3) as usize];
     let commits_per_sync = [1, 10, 100][rng.range(0, 3) as usize];
-    let quota_bytes = on(FaultKind::Quota).then(|| log_uniform(rng, 2 << 20, 16 << 20));
+    // A fresh store file is about 72 KiB; a busy minute writes a few MiB of history.
+    let quota_bytes = on(FaultKind::Quota).then(|| log_uniform(rng, 256 << 10, 2 << 20));
     let watch_progress_ticks = [5, 20, 100][rng.range(0, 3) as usize];
     let watch_catch_up_revisions = [2, 10, 1_000][rng.range(0, 3) as usize];
     let client_delay_nanos = (

@@ -61,8 +61,8 @@ pub(crate) enum Command {
     },
     /// Ask for on-demand progress on a stream.
     Progress { stream: StreamId },
-    /// A lease grant was acknowledged: (id, granted TTL in seconds).
-    LeaseGranted { id: i64, ttl: i64 },
+    /// A lease grant sent at `invoke` was acknowledged: (id, granted TTL in seconds).
+    LeaseGranted { id: i64, ttl: i64, invoke: u64 },
     /// A keep-alive sent at `invoke` was answered with this TTL.
     LeaseRenewed { id: i64, ttl: i64, invoke: u64 },
     /// A put of `key` with the lease is being sent.
@@ -231,13 +231,7 @@ impl World {
                 lifetime_nanos,
             } => self.open_watch(c, request, lifetime_nanos),
             Command::Progress { stream } => self.request_progress(stream),
-            Command::LeaseGranted { id, ttl } => {
-                let invoke = self.clients[c]
-                    .pending
-                    .as_ref()
-                    .map_or(self.now, |p| p.invoke);
-                self.lease_granted(id, ttl, invoke);
-            }
+            Command::LeaseGranted { id, ttl, invoke } => self.lease_granted(id, ttl, invoke),
             Command::LeaseRenewed { id, ttl, invoke } => {
                 if let Err(violated) = self.lease_renewed(id, ttl, invoke) {
                     self.violated.get_or_insert(violated);

@@ -136,6 +136,7 @@ impl Workload for Leases {
                 cx.command(Command::LeaseGranted {
                     id: grant.id,
                     ttl: grant.ttl,
+                    invoke,
                 });
                 let ttl_nanos = u64::try_from(grant.ttl).unwrap_or(1) * NANOS_PER_SECOND;
                 self.held.push(Held {

@@ -161,15 +161,15 @@ impl World {
                 _ => false,
             },
             Fault::Replace { target } => match self.resolve(target, salt) {
-                Some(slot) => self.operator_enqueue(Task::replace(slot, false)),
+                Some(slot) => self.operator_enqueue(Task::Replace { slot }),
                 None => false,
             },
             Fault::Membership { target } => {
                 let spare = (0..self.slots.len()).find(|&s| self.slots[s].id == 0);
                 match spare {
-                    Some(slot) => self.operator_enqueue(Task::add_learner(slot)),
+                    Some(slot) => self.operator_enqueue(Task::AddLearner { slot }),
                     None => match self.resolve(target, salt) {
-                        Some(slot) => self.operator_enqueue(Task::remove(slot)),
+                        Some(slot) => self.operator_enqueue(Task::Remove { slot }),
                         None => false,
                     },
                 }
@@ -223,12 +223,7 @@ impl World {
         if self.changing_membership() {
             return false;
         }
-        let voters = self.voter_slots();
-        let sound = voters
-            .iter()
-            .filter(|&&s| s != slot && self.sound(s))
-            .count();
-        sound > voters.len() / 2
+        self.sound_voters_except(self.slots[slot].id) >= self.quorum()
     }
 
     /// Kills the member on `slot`, flips one bit of one of its WAL or snapshot files, and

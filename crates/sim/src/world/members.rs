@@ -61,8 +61,8 @@ pub(crate) struct Slot {
 }
 
 impl World {
-    /// The configuration of member `id` on `slot`.
-    pub(crate) fn member_config(&mut self, slot: usize, id: NodeId, voters: &[NodeId]) -> Config {
+    /// The configuration of member `id`.
+    pub(crate) fn member_config(&mut self, id: NodeId, voters: &[NodeId]) -> Config {
         let profile = &self.schedule.profile;
         let mut config = Config::new(id, voters, self.rng.next_u64());
         config.tick_interval_nanos = profile.tick_nanos;
@@ -80,7 +80,6 @@ impl World {
             config.quota_backend_bytes = quota;
         }
         config.defect = self.options.defect;
-        let _ = slot;
         config
     }
 
@@ -95,7 +94,7 @@ impl World {
             } else {
                 0
             };
-            let config = self.member_config(slot, id, &voters);
+            let config = self.member_config(id, &voters);
             let disk = SimFs::with_seed(disk_rng.next_u64());
             let member = if id == 0 {
                 None
@@ -131,7 +130,10 @@ impl World {
         Ok(())
     }
 
-    /// When `slot`'s member next wants a tick, in simulated time.
+    /// When `slot`'s member is next ticked, in simulated time: at its deadline by its clock,
+    /// and at the latest one tick interval after its last tick (the shell's periodic timer,
+    /// which runs on real time: a clock that jumped back must not hold the member's ticks
+    /// back until it catches up with a deadline it read before the jump).
     pub(crate) fn tick_due(&self, slot: usize) -> Option<u64> {
         let state = &self.slots[slot];
         let member = state.member.as_ref()?;
@@ -139,7 +141,10 @@ impl World {
             None => self.now,
             Some(local) => state.clock.sim_when(local.0, self.now),
         };
-        Some(due.max(state.busy_until))
+        let periodic = state
+            .ticked_at
+            .map_or(due, |at| at + self.schedule.profile.tick_nanos);
+        Some(due.min(periodic).max(state.busy_until))
     }
 
     pub(crate) fn tick(&mut self, slot: usize) -> Result<(), Violated> {
@@ -336,6 +341,11 @@ impl World {
         let id = self.slots[slot].id;
         self.note(|| format!("slot {slot} member {id}: stopped: {error}"));
         let state = &self.slots[slot];
+        let explained =
+            state.disk.is_halted() || (error.is_no_space() && state.full_until.is_some());
+        let detail = format!("member {id} stopped: {error}");
+        self.props.always(Point::MemberRuns, explained, || detail)?;
+        let state = &self.slots[slot];
         if state.disk.is_halted() {
             let point = match error {
                 NodeError::Wal(_) => Some(Point::CrashDuringWalWrite),
@@ -361,11 +371,7 @@ impl World {
             );
             return Ok(());
         }
-        let id = state.id;
-        Err(Violated {
-            point: Point::MemberRuns,
-            detail: format!("member {id} stopped: {error}"),
-        })
+        Ok(())
     }
 
     /// Crashes `slot`: with `power`, unsynced writes are lost or torn; otherwise only the
@@ -470,7 +476,9 @@ impl World {
                 self.props
                     .always(Point::MemberInvariants, true, String::new)?;
                 self.props.always(Point::MemberReopens, true, String::new)?;
+                let now = self.now;
                 let state = &mut self.slots[slot];
+                state.clock.restart(now);
                 state.member = Some(member);
                 state.corrupted = false;
                 state.busy_until = self.now;
@@ -485,7 +493,7 @@ impl World {
                 self.props.sometimes(Point::CorruptionDetected, true);
                 self.slots[slot].corrupted = false;
                 self.slots[slot].condemned = true;
-                self.begin_replace(slot, true);
+                self.begin_replace(slot);
                 Ok(())
             }
             Err(_) if self.slots[slot].disk.is_halted() => {

@@ -29,7 +29,7 @@ use invar_raft::{Message, NodeId, Prng};
 
 use crate::clients::{Client, Recorder, Stream};
 use crate::options::{Injection, NANOS_PER_SECOND, Options};
-use crate::props::{Props, Violated};
+use crate::props::{Point, Props, Violated};
 use crate::schedule::Schedule;
 use crate::{Failure, Report};
 
@@ -524,6 +524,9 @@ impl World {
                     let status = self.status();
                     self.note(|| format!("status: {status}"));
                 }
+                let leaderless = self.now.saturating_sub(self.leader_seen_at);
+                self.props
+                    .sometimes(Point::NoLeaderForAWhile, leaderless > NANOS_PER_SECOND);
                 self.audit()?;
                 if self.phase != Phase::Done {
                     self.schedule_at(self.now + AUDIT_NANOS, Item::Audit);

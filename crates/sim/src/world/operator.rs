@@ -51,18 +51,6 @@ pub(crate) enum Task {
     RecoverQuota,
 }
 
-impl Task {
-    pub(crate) fn replace(slot: usize, _corrupt: bool) -> Task {
-        Task::Replace { slot }
-    }
-    pub(crate) fn add_learner(slot: usize) -> Task {
-        Task::AddLearner { slot }
-    }
-    pub(crate) fn remove(slot: usize) -> Task {
-        Task::Remove { slot }
-    }
-}
-
 /// Where a request goes.
 #[derive(Clone, Copy, Debug)]
 enum To {
@@ -135,7 +123,7 @@ impl World {
 
     /// A corrupt member was found at restart: replace it, before anything else waiting
     /// (the queue's bound does not apply: the cluster may need it for a quorum).
-    pub(crate) fn begin_replace(&mut self, slot: usize, _corrupt: bool) {
+    pub(crate) fn begin_replace(&mut self, slot: usize) {
         self.operator.queue.push_front(Task::Replace { slot });
         self.operator_kick(0);
     }
@@ -226,11 +214,7 @@ impl World {
             }
             Task::Remove { slot } => {
                 let old = self.slots[slot].id;
-                let voters = self
-                    .voter_slots()
-                    .into_iter()
-                    .filter(|&s| s != slot)
-                    .count();
+                let voters = self.voter_ids().into_iter().filter(|&id| id != old).count();
                 if old == 0 || voters < 2 || !self.removable(slot) {
                     return Vec::new();
                 }
@@ -264,16 +248,13 @@ impl World {
         }
     }
 
-    /// Whether removing the member on `slot` leaves a quorum of voters with sound disks (a
-    /// voter found corrupt can only be replaced with one).
+    /// Whether the voters other than `slot`'s member, on slots with sound disks, are a
+    /// quorum of the configuration as it is now: until the removal is applied everywhere
+    /// the old configuration decides (a leader that removes itself stops at once, and the
+    /// others must commit its removal without it), and a voter found corrupt can only be
+    /// replaced with a quorum.
     fn removable(&self, slot: usize) -> bool {
-        let remaining: Vec<usize> = self
-            .voter_slots()
-            .into_iter()
-            .filter(|&s| s != slot)
-            .collect();
-        let sound = remaining.iter().filter(|&&s| self.sound(s)).count();
-        sound > remaining.len() / 2
+        self.sound_voters_except(self.slots[slot].id) >= self.quorum()
     }
 
     /// Whether a membership change is under way (the voters may be about to shrink).
@@ -302,7 +283,15 @@ impl World {
             return Ok(());
         }
         if self.phase != Phase::Faults {
-            // What started finishes; of what waits, only replacing a member found corrupt.
+            if self.options.mode == crate::options::Mode::Liveness {
+                // The core is chosen once the voters stop changing: what is under way stops
+                // (the request in flight still ends).
+                self.operator.queue.clear();
+                self.operator.steps.clear();
+                return Ok(());
+            }
+            // Safety mode: what started finishes; of what waits, only replacing a member
+            // found corrupt.
             let slots = &self.slots;
             self.operator
                 .queue
@@ -457,9 +446,11 @@ impl World {
 
     /// Starts member `id` on the wiped `slot`, joining the existing cluster.
     fn start_joining(&mut self, slot: usize, id: u64) -> Result<(), Violated> {
-        let mut config = self.member_config(slot, id, &[]);
+        let mut config = self.member_config(id, &[]);
         config.join_existing = true;
+        let now = self.now;
         let state = &mut self.slots[slot];
+        state.clock.restart(now);
         state.id = id;
         state.config = config.clone();
         state.busy_until = self.now;

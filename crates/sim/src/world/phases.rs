@@ -37,7 +37,13 @@ impl World {
                 self.start_probe();
                 self.schedule_at(self.now + PROBE_NANOS, Item::Probe);
             }
-            Mode::Liveness => self.schedule_at(self.now, Item::ChooseCore),
+            Mode::Liveness => {
+                // Everything heals first, so that the voters settle (no conf change left in
+                // any log); then the core is chosen and the others lost for good.
+                self.net.heal_all();
+                self.heal(&self.member_slots());
+                self.schedule_at(self.now, Item::ChooseCore);
+            }
         }
         self.operator_kick_now();
         Ok(())
@@ -51,7 +57,7 @@ impl World {
     /// overcome, so none is left half-connected.
     pub(crate) fn choose_core_when_idle(&mut self) -> Result<(), Violated> {
         let waited = self.now.saturating_sub(self.options.time_nanos);
-        if !self.operator_idle() && waited < OPERATOR_QUIESCE_NANOS {
+        if !self.membership_settled() && waited < OPERATOR_QUIESCE_NANOS {
             self.schedule_at(self.now + PROBE_NANOS, Item::ChooseCore);
             return Ok(());
         }
@@ -83,11 +89,49 @@ impl World {
                 format!("liveness: slot {slot} stays {what} for good")
             });
         }
-        self.note(|| format!("liveness core: slots {core:?}"));
+        let views: Vec<String> = self
+            .up_slots()
+            .into_iter()
+            .filter_map(|s| self.slots[s].member.as_ref().map(|m| (s, m)))
+            .map(|(s, m)| format!("slot {s} sees voters {:?}", m.raft().conf_state().voters))
+            .collect();
+        self.note(|| format!("liveness core: slots {core:?} ({})", views.join("; ")));
         self.heal(&core);
         self.start_probe();
         self.schedule_at(self.now + PROBE_NANOS, Item::Probe);
         Ok(())
+    }
+
+    /// Whether the voters can no longer change: the operator has nothing in flight, a
+    /// leader exists, and every member is up with its whole log applied (so no log holds a
+    /// conf change that could still commit).
+    fn membership_settled(&self) -> bool {
+        let Some(leader) = self
+            .leader_slot()
+            .and_then(|s| self.slots[s].member.as_ref())
+        else {
+            return false;
+        };
+        let commit = leader.raft().committed();
+        let conf = leader.raft().conf_state();
+        self.operator_idle()
+            && leader.raft().last_index() == commit
+            && conf.voters.iter().chain(conf.learners.iter()).all(|&id| {
+                self.slot_of(id)
+                    .and_then(|s| self.slots[s].member.as_ref())
+                    .is_some_and(|m| m.applied_index() == commit)
+            })
+    }
+
+    /// The voters of the leader's configuration (of every live member's, without a leader).
+    fn leader_voters(&self) -> std::collections::BTreeSet<u64> {
+        match self
+            .leader_slot()
+            .and_then(|s| self.slots[s].member.as_ref())
+        {
+            Some(leader) => leader.raft().conf_state().voters.clone(),
+            None => self.voter_ids(),
+        }
     }
 
     /// Heals `slots` for good: disks well, processes running.
@@ -109,26 +153,44 @@ impl World {
         }
     }
 
-    /// The voters' slots, by the member list of the member that applied the most.
-    pub(crate) fn voter_slots(&self) -> Vec<usize> {
-        let listed: Vec<usize> = self
+    /// Every voter any live member's applied configuration names (old and new voters while
+    /// a change spreads: quorums are counted over them all).
+    pub(crate) fn voter_ids(&self) -> std::collections::BTreeSet<u64> {
+        let ids: std::collections::BTreeSet<u64> = self
             .up_slots()
             .into_iter()
             .filter_map(|s| self.slots[s].member.as_ref())
-            .max_by_key(|m| m.applied_index())
-            .map(|m| {
-                m.members()
-                    .into_iter()
-                    .filter(|info| !info.is_learner)
-                    .filter_map(|info| self.slot_of(info.id))
-                    .collect()
+            .flat_map(|m| {
+                m.raft()
+                    .conf_state()
+                    .voters
+                    .iter()
+                    .copied()
+                    .collect::<Vec<_>>()
             })
-            .unwrap_or_default();
-        if listed.is_empty() {
+            .collect();
+        if ids.is_empty() {
             self.member_slots()
+                .into_iter()
+                .map(|s| self.slots[s].id)
+                .collect()
         } else {
-            listed
+            ids
         }
+    }
+
+    /// How many voters make a quorum.
+    pub(crate) fn quorum(&self) -> usize {
+        self.voter_ids().len() / 2 + 1
+    }
+
+    /// Voters whose slot holds them with a sound disk, `except` aside.
+    pub(crate) fn sound_voters_except(&self, except: u64) -> usize {
+        self.voter_ids()
+            .into_iter()
+            .filter(|&id| id != except)
+            .filter(|&id| self.slot_of(id).is_some_and(|s| self.sound(s)))
+            .count()
     }
 
     /// Whether `slot`'s disk is sound (no corruption injected or found).
@@ -136,10 +198,11 @@ impl World {
         !self.slots[slot].corrupted && !self.slots[slot].condemned
     }
 
-    /// A random majority of the voters, sound ones first.
+    /// A random quorum of the voters on slots, sound ones first.
     fn choose_core(&self) -> Vec<usize> {
-        let voters = self.voter_slots();
-        let quorum = voters.len() / 2 + 1;
+        let ids = self.leader_voters();
+        let quorum = ids.len() / 2 + 1;
+        let voters: Vec<usize> = ids.into_iter().filter_map(|id| self.slot_of(id)).collect();
         let mut rng = Prng::new(self.seed ^ 0x6c69_7665);
         let mut pool = voters;
         for i in 0..pool.len() {
@@ -227,15 +290,29 @@ impl World {
             let text = match &state.member {
                 None if state.id == 0 => format!("slot {slot}: empty"),
                 None => format!("slot {slot}: member {} down", state.id),
-                Some(m) => format!(
-                    "slot {slot}: member {} term {} {} applied {} commit {} revision {}",
-                    state.id,
-                    m.term(),
-                    if m.is_leader() { "leader" } else { "follower" },
-                    m.applied_index(),
-                    m.raft().committed(),
-                    m.store().revision()
-                ),
+                Some(m) => {
+                    let mut text = format!(
+                        "slot {slot}: member {} term {} {} applied {} commit {} revision {}",
+                        state.id,
+                        m.term(),
+                        if m.is_leader() { "leader" } else { "follower" },
+                        m.applied_index(),
+                        m.raft().committed(),
+                        m.store().revision()
+                    );
+                    let own = state.clock.own(self.now);
+                    let lag = own.saturating_sub(state.clock.local(self.now));
+                    if lag > 0 {
+                        text.push_str(&format!(" (its clock went back {} ms)", lag / 1_000_000));
+                    }
+                    if state.busy_until > self.now {
+                        text.push_str(&format!(
+                            " (busy for {} ms)",
+                            (state.busy_until - self.now) / 1_000_000
+                        ));
+                    }
+                    text
+                }
             };
             parts.push(text);
         }
@@ -326,7 +403,7 @@ impl World {
     /// The recorded history (with the possible lease expiries) against etcd's model and
     /// the watch guarantees.
     fn check_history(&mut self) -> Result<(), Violated> {
-        let extra = self.expiry_records();
+        let extra = self.expiry_records()?;
         let history = self.recorder.history(extra);
         let text = write_history(&history);
         self.hash_history(&text);

@@ -269,3 +269,41 @@ fn a_keyless_revoke_does_not_claim_a_revealed_writes_revision() {
     h.ok(3, (4, 5), get("a"), read(2, vec![kv("a", "1", 2, 2, 1)]));
     assert_ok(&h);
 }
+
+/// Goal: a revoke writes its header revision only if it deleted keys there; which one did is
+/// the model's call, not the order of the file. Two revokes answer at revision 3: the one
+/// sent later deleted nothing (its lease had no keys); the one sent first deleted "a",
+/// whose put used its lease. The keyless one comes first in the file.
+#[test]
+fn of_two_revokes_at_one_revision_the_one_that_deletes_writes_it() {
+    let mut h = H::default();
+    h.ok(
+        1,
+        (1, 2),
+        Request::Put {
+            key: "a".into(),
+            value: "1".into(),
+            lease: 5,
+            prev_kv: false,
+            ignore_value: false,
+            ignore_lease: false,
+        },
+        rev(2),
+    );
+    h.ok(2, (8, 9), Request::LeaseRevoke { id: 6 }, rev(3));
+    h.ok(3, (3, 4), Request::LeaseRevoke { id: 5 }, rev(3));
+    h.ok(4, (10, 11), get("a"), read(3, vec![]));
+    assert_ok(&h);
+}
+
+/// Goal: a keyless revoke sent after a read at its header revision returned does not take
+/// that revision from the unknown write that made it (the shape of simulator seed 179).
+#[test]
+fn a_keyless_revoke_after_a_read_at_its_revision_is_a_reader() {
+    let mut h = H::default();
+    h.ok(1, (1, 2), put("a", "1"), rev(2));
+    h.unknown(2, 3, put("b", "1"));
+    h.ok(3, (4, 5), get("a"), read(3, vec![kv("a", "1", 2, 2, 1)]));
+    h.ok(4, (6, 7), Request::LeaseRevoke { id: 9 }, rev(3));
+    assert_ok(&h);
+}

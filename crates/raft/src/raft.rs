@@ -708,7 +708,11 @@ impl Raft {
                 .or_insert_with(|| Progress::new(next, inflight));
         }
         if !conf.voters.contains(&self.id) {
-            // Removed (or never a voter): stop leading; the others elect a new leader.
+            // Removed (or never a voter): stop leading; the others elect a new leader. Tell
+            // them the commit index first: a removed member takes no further part, and
+            // voters that never learn the removal committed still count the leader in their
+            // quorum (with one voter left, none could ever be elected).
+            self.broadcast_heartbeat();
             self.become_follower(self.term, 0);
             return;
         }

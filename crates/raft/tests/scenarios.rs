@@ -805,3 +805,51 @@ fn lost_appends_with_a_full_window_do_not_wedge_the_follower() {
     assert_eq!(network.raft(2).last_index(), network.raft(1).last_index());
     assert_eq!(network.raft(2).committed(), network.raft(1).committed());
 }
+
+/// Goal: a leader that removes itself tells the remaining voters the commit index before it
+/// leaves. With two voters, the one left cannot be elected under the old configuration (it
+/// needs the removed leader's vote) until it applies the removal; the removed member takes
+/// no further part, so the commit index must reach it before. Method: two voters; the
+/// leader removes itself; the only message after its removal is what it sent while
+/// applying it; then the removed member is cut off for good.
+#[test]
+fn a_leader_removing_itself_tells_the_others_the_commit_first() {
+    let mut network = Network::new(&[1, 2]);
+    elect(&mut network, 1);
+    network
+        .raft_mut(1)
+        .propose_conf_change(&change(ConfChangeKind::RemoveNode, 1))
+        .unwrap();
+    // Deliver until the leader applied its removal.
+    network.process();
+    for _ in 0..1_000 {
+        if network.raft(1).role() != Role::Leader {
+            break;
+        }
+        if let Some(message) = network.in_flight.pop_front() {
+            network.deliver(message);
+        }
+        network.process();
+    }
+    assert_ne!(
+        network.raft(1).role(),
+        Role::Leader,
+        "the leader applied its removal"
+    );
+    // The appends that carried the commit index are lost; what it sent on leaving is not.
+    network
+        .in_flight
+        .retain(|m| m.from == 1 && !matches!(m.body, MessageBody::Append { .. }));
+    while let Some(message) = network.in_flight.pop_front() {
+        network.deliver(message);
+        network.process();
+    }
+    network.isolate(1);
+    network.tick_all(60);
+    assert_eq!(
+        network.raft(2).role(),
+        Role::Leader,
+        "the last voter learned the removal committed and leads alone"
+    );
+    assert_eq!(network.raft(2).conf_state().voters.len(), 1);
+}

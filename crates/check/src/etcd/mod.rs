@@ -129,6 +129,9 @@ struct Context<'a> {
     /// The prev_kvs watch events show at each revision: (key, kv just before that revision). In
     /// the strict pass the replay's state before the revision must agree with them.
     watched_prev: BTreeMap<i64, Vec<(String, crate::format::KeyValue)>>,
+    /// Revisions that successful revokes name and no other write claims: one of them may have
+    /// written it (by deleting keys), the others deleted nothing; by invoke time.
+    revoke_groups: BTreeMap<i64, Vec<usize>>,
     /// What each watch saw completely: in the strict pass, a change the replay makes in a
     /// watch's range and span must be among that watch's events (its silence is an
     /// observation too).
@@ -233,6 +236,7 @@ impl<'a> Context<'a> {
             watched: BTreeMap::new(),
             watched_prev: BTreeMap::new(),
             spans: Vec::new(),
+            revoke_groups: BTreeMap::new(),
         }
     }
 
@@ -315,20 +319,27 @@ impl<'a> Context<'a> {
         Ok(())
     }
 
-    /// After the unknown writes that observations reveal have claimed their revisions: a
-    /// successful revoke wrote its header revision if nobody else did (a revoke that deleted
-    /// no key leaves the revision where it was), and readers are filed by revision.
+    /// After the unknown writes that observations reveal have claimed their revisions,
+    /// readers are filed by revision. A successful revoke is a reader at its header revision
+    /// unless it deleted keys, which only the replay knows: at a revision no write claims,
+    /// the replay first tries the revokes that name it (see `revoke_groups`).
     fn place_revokes_and_readers(&mut self) -> Result<(), Violation> {
         for i in 0..self.ops.len() {
             match self.classes[i] {
-                Class::Revoke { rev } if rev >= 2 && !self.writers.contains_key(&rev) => {
-                    self.writers.insert(rev, i);
+                Class::Revoke { rev } => {
+                    self.readers.entry(rev).or_default().push(i);
+                    if rev >= 2 && !self.writers.contains_key(&rev) {
+                        self.revoke_groups.entry(rev).or_default().push(i);
+                    }
                 }
-                Class::Revoke { rev } | Class::Reader { rev } | Class::Stale { rev } => {
+                Class::Reader { rev } | Class::Stale { rev } => {
                     self.readers.entry(rev).or_default().push(i);
                 }
                 _ => {}
             }
+        }
+        for group in self.revoke_groups.values_mut() {
+            group.sort_by_key(|&i| (self.ops[i].invoke, i));
         }
         Ok(())
     }
@@ -546,7 +557,11 @@ impl<'a> Context<'a> {
                 return Err(self.violation(i, format!("header revision {rev} below 1")));
             }
         }
-        let reachable = 1 + self.writers.len() as i64 + self.candidates.len() as i64;
+        // Each revision a revoke names may be one it wrote.
+        let reachable = 1
+            + self.writers.len() as i64
+            + self.revoke_groups.len() as i64
+            + self.candidates.len() as i64;
         if self.max_rev > reachable {
             let what = format!(
                 "revision {} observed, but the history's writes reach at most revision {reachable}",

@@ -52,7 +52,7 @@ impl Context<'_> {
             .collect();
         // The failure that got furthest: its explanation is the one reported.
         let mut deepest: Option<(i64, Violation)> = None;
-        if let Err(v) = self.check_readers(&store, 1) {
+        if let Err(v) = self.check_readers(&store, 1, None) {
             return self.failure(v);
         }
         let mut rev = 2;
@@ -72,10 +72,19 @@ impl Context<'_> {
             }
             let linearized_len = self.linearized.len();
             let result = match self.writers.get(&rev) {
-                Some(&writer) => self.apply_writer(&mut store, writer, rev),
-                None => {
-                    match self.try_candidates(&mut store, rev, below, &used, hidden, &latest_invoke)
-                    {
+                Some(&writer) => self
+                    .apply_writer(&mut store, writer, rev)
+                    .map(|()| Some(writer)),
+                None => match self.try_revokes(&mut store, rev) {
+                    Some(revoke) => Ok(Some(revoke)),
+                    None => match self.try_candidates(
+                        &mut store,
+                        rev,
+                        below,
+                        &used,
+                        hidden,
+                        &latest_invoke,
+                    ) {
                         Some(position) => {
                             used[position] = true;
                             choices.push(Choice {
@@ -84,13 +93,13 @@ impl Context<'_> {
                                 position,
                                 linearized_len,
                             });
-                            Ok(())
+                            Ok(None)
                         }
                         None => Err(self.no_writer(rev)),
-                    }
-                }
+                    },
+                },
             }
-            .and_then(|()| self.check_readers(&store, rev))
+            .and_then(|writer| self.check_readers(&store, rev, writer))
             .and_then(|()| {
                 if strict {
                     self.check_watched(&store, rev)
@@ -302,10 +311,43 @@ impl Context<'_> {
         Ok(())
     }
 
-    fn check_readers(&mut self, store: &Store, rev: i64) -> Result<(), Violation> {
+    /// At `rev`, which no write claims: the first revoke naming it (by invoke time) that
+    /// deletes keys there, and that no other reader of `rev` returned before, wrote it.
+    fn try_revokes(&mut self, store: &mut Store, rev: i64) -> Option<usize> {
+        let group = self.revoke_groups.get(&rev)?;
+        let readers = self.readers.get(&rev).map_or(&[][..], Vec::as_slice);
+        for &i in group {
+            let invoke = self.ops[i].invoke;
+            let early = readers
+                .iter()
+                .any(|&r| r != i && self.ops[r].return_time.is_some_and(|ret| ret < invoke));
+            if early {
+                continue;
+            }
+            let mut exec = Exec::new(store, rev - 1);
+            if exec.run(&self.ops[i].request).is_err() {
+                continue;
+            }
+            let changes = exec.into_changes();
+            if !changes.is_empty() {
+                store.commit(changes);
+                self.linearized.push(i);
+                return Some(i);
+            }
+        }
+        None
+    }
+
+    /// Checks the readers at `rev` (`writer`, when it is one of them, wrote it instead).
+    fn check_readers(
+        &mut self,
+        store: &Store,
+        rev: i64,
+        writer: Option<usize>,
+    ) -> Result<(), Violation> {
         let readers = self.readers.get(&rev).cloned().unwrap_or_default();
         for i in readers {
-            if self.writers.get(&rev) == Some(&i) {
+            if writer == Some(i) {
                 continue;
             }
             self.check_reader(store, i, rev)?;

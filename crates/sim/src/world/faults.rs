@@ -223,7 +223,7 @@ impl World {
         if self.changing_membership() {
             return false;
         }
-        self.sound_voters_except(self.slots[slot].id) >= self.quorum()
+        self.quorum_survives_without(self.slots[slot].id)
     }
 
     /// Kills the member on `slot`, flips one bit of one of its WAL or snapshot files, and

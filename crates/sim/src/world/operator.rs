@@ -253,8 +253,15 @@ impl World {
     /// the old configuration decides (a leader that removes itself stops at once, and the
     /// others must commit its removal without it), and a voter found corrupt can only be
     /// replaced with a quorum.
+    /// Also never from two voters: the one left cannot commit the removal by itself, so if
+    /// it misses the commit index (down when the removed leader leaves) it never leads.
     fn removable(&self, slot: usize) -> bool {
-        self.sound_voters_except(self.slots[slot].id) >= self.quorum()
+        let id = self.slots[slot].id;
+        self.quorum_survives_without(id)
+            && self
+                .configurations()
+                .iter()
+                .all(|voters| voters.len() >= 3 || !voters.contains(&id))
     }
 
     /// Whether a membership change is under way (the voters may be about to shrink).
@@ -283,19 +290,25 @@ impl World {
             return Ok(());
         }
         if self.phase != Phase::Faults {
-            if self.options.mode == crate::options::Mode::Liveness {
-                // The core is chosen once the voters stop changing: what is under way stops
-                // (the request in flight still ends).
-                self.operator.queue.clear();
-                self.operator.steps.clear();
-                return Ok(());
-            }
-            // Safety mode: what started finishes; of what waits, only replacing a member
-            // found corrupt.
+            let liveness = self.options.mode == crate::options::Mode::Liveness;
+            // After the fault phase: recovering from the NOSPACE alarm always goes on. Safety
+            // mode also finishes what started and replaces members found corrupt; liveness
+            // mode changes no membership (its core is a quorum of the voters as they settled)
+            // and waits for the core before anything.
             let slots = &self.slots;
-            self.operator
-                .queue
-                .retain(|task| matches!(task, Task::Replace { slot } if slots[*slot].condemned));
+            self.operator.queue.retain(|task| match task {
+                Task::RecoverQuota => true,
+                Task::Replace { slot } => !liveness && slots[*slot].condemned,
+                _ => false,
+            });
+            if liveness {
+                if self.changing_membership() {
+                    self.operator.steps.clear();
+                }
+                if self.core.is_empty() {
+                    return Ok(());
+                }
+            }
         }
         while self.operator.steps.is_empty() {
             let Some(task) = self.operator.queue.pop_front() else {
@@ -352,9 +365,12 @@ impl World {
         self.operator_kick(0);
     }
 
+    /// Tries the current step again soon. A procedure that changes membership is never
+    /// given up (a change it proposed may still commit, and a later change on top of it
+    /// could leave no quorum); others are, after a bound.
     fn retry_step(&mut self) {
         self.operator.attempts += 1;
-        if self.operator.attempts > STEP_ATTEMPTS_MAX {
+        if self.operator.attempts > STEP_ATTEMPTS_MAX && !self.changing_membership() {
             self.note(|| "operator: gives the procedure up".into());
             self.operator.steps.clear();
         }

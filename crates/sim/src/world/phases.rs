@@ -5,6 +5,8 @@
 //! one revision and one hash. Then the recorded history is checked, and every acknowledged
 //! put must still be readable on every caught-up member.
 
+use std::collections::BTreeSet;
+
 use invar_check::Budget;
 use invar_check::format::{Request, write_history};
 use invar_check::report::check_etcd_history;
@@ -97,6 +99,7 @@ impl World {
             .collect();
         self.note(|| format!("liveness core: slots {core:?} ({})", views.join("; ")));
         self.heal(&core);
+        self.operator_kick_now();
         self.start_probe();
         self.schedule_at(self.now + PROBE_NANOS, Item::Probe);
         Ok(())
@@ -124,7 +127,7 @@ impl World {
     }
 
     /// The voters of the leader's configuration (of every live member's, without a leader).
-    fn leader_voters(&self) -> std::collections::BTreeSet<u64> {
+    fn leader_voters(&self) -> BTreeSet<u64> {
         match self
             .leader_slot()
             .and_then(|s| self.slots[s].member.as_ref())
@@ -153,44 +156,40 @@ impl World {
         }
     }
 
-    /// Every voter any live member's applied configuration names (old and new voters while
-    /// a change spreads: quorums are counted over them all).
-    pub(crate) fn voter_ids(&self) -> std::collections::BTreeSet<u64> {
-        let ids: std::collections::BTreeSet<u64> = self
+    /// The voter sets of the live members' applied configurations (several while a change
+    /// spreads: the old one still decides until it is applied everywhere).
+    pub(crate) fn configurations(&self) -> BTreeSet<BTreeSet<u64>> {
+        let configs: BTreeSet<BTreeSet<u64>> = self
             .up_slots()
             .into_iter()
             .filter_map(|s| self.slots[s].member.as_ref())
-            .flat_map(|m| {
-                m.raft()
-                    .conf_state()
-                    .voters
-                    .iter()
-                    .copied()
-                    .collect::<Vec<_>>()
-            })
+            .map(|m| m.raft().conf_state().voters.clone())
+            .filter(|voters| !voters.is_empty())
             .collect();
-        if ids.is_empty() {
-            self.member_slots()
-                .into_iter()
-                .map(|s| self.slots[s].id)
-                .collect()
+        if configs.is_empty() {
+            let members = self.member_slots().into_iter().map(|s| self.slots[s].id);
+            BTreeSet::from([members.collect()])
         } else {
-            ids
+            configs
         }
     }
 
-    /// How many voters make a quorum.
-    pub(crate) fn quorum(&self) -> usize {
-        self.voter_ids().len() / 2 + 1
+    /// Every voter any of those configurations names.
+    pub(crate) fn voter_ids(&self) -> BTreeSet<u64> {
+        self.configurations().into_iter().flatten().collect()
     }
 
-    /// Voters whose slot holds them with a sound disk, `except` aside.
-    pub(crate) fn sound_voters_except(&self, except: u64) -> usize {
-        self.voter_ids()
-            .into_iter()
-            .filter(|&id| id != except)
-            .filter(|&id| self.slot_of(id).is_some_and(|s| self.sound(s)))
-            .count()
+    /// Whether, in every configuration that may still decide, the voters other than
+    /// `except` on slots with sound disks are a quorum.
+    pub(crate) fn quorum_survives_without(&self, except: u64) -> bool {
+        self.configurations().iter().all(|voters| {
+            let sound = voters
+                .iter()
+                .filter(|&&id| id != except)
+                .filter(|&&id| self.slot_of(id).is_some_and(|s| self.sound(s)))
+                .count();
+            sound > voters.len() / 2
+        })
     }
 
     /// Whether `slot`'s disk is sound (no corruption injected or found).

@@ -2,6 +2,7 @@
 //! passed into the deterministic crates, never read inside them.
 
 mod check_cmd;
+mod progress;
 mod raft_sim_cmd;
 mod sim_cmd;
 

@@ -9,7 +9,6 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::Args;
-use indicatif::{ProgressBar, ProgressStyle};
 use invar_raft::testkit::{SimOptions, SimReport, run_seed};
 
 /// Options of `invar raft-sim`.
@@ -43,7 +42,7 @@ pub fn run(args: RaftSimArgs) -> anyhow::Result<ExitCode> {
         Some(seed) => vec![seed],
         None => (args.first_seed..args.first_seed.saturating_add(args.seeds)).collect(),
     };
-    let progress = progress_bar(seeds.len() as u64);
+    let progress = crate::progress::bar(seeds.len() as u64);
     let started = Instant::now();
     let mut totals = SimReport::default();
     let mut failures = Vec::new();
@@ -80,7 +79,8 @@ pub fn run(args: RaftSimArgs) -> anyhow::Result<ExitCode> {
             }
         }
         progress.inc(1);
-        plain_progress(seeds.len(), &progress, failures.len());
+        let done = progress.position() as usize;
+        crate::progress::plain_line(&progress, seeds.len(), done, failures.len(), 1000);
     }
     progress.finish_and_clear();
     let wall = started.elapsed().as_secs_f64();
@@ -120,28 +120,4 @@ fn accumulate(totals: &mut SimReport, report: &SimReport) {
     totals.reads_checked += report.reads_checked;
     totals.conf_changes_proposed += report.conf_changes_proposed;
     totals.ticks += report.ticks;
-}
-
-/// Without a terminal (CI logs), a plain line at every tenth of a long run.
-fn plain_progress(total: usize, bar: &ProgressBar, failed: usize) {
-    let done = bar.position() as usize;
-    let step = (total / 10).max(1);
-    if bar.is_hidden() && total >= 1000 && done.is_multiple_of(step) {
-        eprintln!("progress: {done}/{total} seeds, {failed} failed");
-    }
-}
-
-/// A bar on a terminal; plain periodic lines elsewhere (CI logs).
-fn progress_bar(len: u64) -> ProgressBar {
-    use std::io::IsTerminal;
-    if std::io::stderr().is_terminal() {
-        let bar = ProgressBar::new(len);
-        bar.set_style(
-            ProgressStyle::with_template("{bar:40} {pos}/{len} seeds {per_sec} eta {eta}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
-        );
-        bar
-    } else {
-        ProgressBar::hidden()
-    }
 }

@@ -14,7 +14,7 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 use clap::Args;
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressBar;
 use invar_node::Defect;
 use invar_sim::options::{format_duration, parse_duration};
 use invar_sim::repro::{Broken, REPRO_FORMAT, REPRO_VERSION, Repro};
@@ -174,7 +174,7 @@ pub fn run(args: SimArgs) -> anyhow::Result<ExitCode> {
 
 fn campaign(args: &SimArgs, options: &Options, seeds: &[u64]) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
-    let progress = progress_bar(seeds.len() as u64);
+    let progress = crate::progress::bar(seeds.len() as u64);
     let results = run_seeds(seeds, options, args.threads, args.fail_fast, &progress);
     progress.finish_and_clear();
     let wall = started.elapsed().as_secs_f64();
@@ -280,7 +280,7 @@ fn run_seeds(
         results[index] = Some(ran);
         done += 1;
         progress.inc(1);
-        plain_progress(seeds.len(), done, failed, progress);
+        crate::progress::plain_line(progress, seeds.len(), done, failed, 20);
     }
     for worker in workers {
         let _ = worker.join();
@@ -478,27 +478,4 @@ fn print_points(coverage: &Coverage, seeds: usize) {
         );
     }
     println!("points: {hit} of {sometimes} sometimes/reachable points hit");
-}
-
-/// Without a terminal (CI logs), a plain line at every tenth of a long run.
-fn plain_progress(total: usize, done: usize, failed: usize, bar: &ProgressBar) {
-    let step = (total / 10).max(1);
-    if bar.is_hidden() && total >= 20 && done.is_multiple_of(step) {
-        eprintln!("progress: {done}/{total} seeds, {failed} failed");
-    }
-}
-
-/// A bar on a terminal; plain periodic lines elsewhere (CI logs).
-fn progress_bar(len: u64) -> ProgressBar {
-    use std::io::IsTerminal;
-    if std::io::stderr().is_terminal() {
-        let bar = ProgressBar::new(len);
-        bar.set_style(
-            ProgressStyle::with_template("{bar:40} {pos}/{len} seeds {per_sec} eta {eta}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
-        );
-        bar
-    } else {
-        ProgressBar::hidden()
-    }
 }

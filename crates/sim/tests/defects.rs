@@ -31,7 +31,9 @@ fn catchers(defect: Defect) -> &'static [Point] {
         Defect::LinearizableReadLocal => &[Point::Linearizable],
         Defect::LeaseExpiryFollowerClock => &[Point::LeaseKeysOutliveLease],
         Defect::WatchCatchUpDropsEvents => &[Point::WatchGuarantees],
+        // The store itself refuses a history with a hole in a live key when it reopens.
         Defect::CompactDropsLatest => &[
+            Point::MemberReopens,
             Point::MemberInvariants,
             Point::Linearizable,
             Point::HashKvAgrees,
@@ -53,6 +55,7 @@ fn every_defect_is_found_within_200_seeds() {
         let found = (0..200).find_map(|seed| run_seed(seed, &options).err().map(|f| (seed, f)));
         match found {
             Some((seed, failure)) => {
+                eprintln!("{defect}: first failing seed {seed}, `{}`", failure.property);
                 let allowed: Vec<&str> = catchers(defect).iter().map(|p| p.name()).collect();
                 assert!(
                     allowed.contains(&failure.property.as_str()),

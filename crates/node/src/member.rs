@@ -132,7 +132,7 @@ impl<F: FileSystem + Clone> Member<F> {
         // on how often the store was opened.
         let restart_salt =
             raft.term().rotate_left(32) ^ raft.last_index() ^ store.opens().rotate_left(48);
-        Ok(Member {
+        let mut member = Member {
             rng: Prng::new(config.seed ^ restart_salt.wrapping_mul(0x9e37_79b9_7f4a_7c15)),
             cluster,
             peer_heard: BTreeMap::new(),
@@ -152,7 +152,21 @@ impl<F: FileSystem + Clone> Member<F> {
             leadership: (0, 0),
             effects: Vec::new(),
             stopped: false,
-        })
+        };
+        member.replay_committed()?;
+        Ok(member)
+    }
+
+    /// Applies the committed log the store is behind on (a crash lost its unsynced
+    /// commits) before the member serves anything: a read must never see an older revision
+    /// than this member answered before it went down. etcd likewise serves clients only
+    /// once its apply loop has caught up with what it had committed. What the replay emits
+    /// (nothing is pending yet, so at most messages) is returned by the first `handle`.
+    fn replay_committed(&mut self) -> Result<(), NodeError> {
+        while self.raft.has_ready() {
+            self.process_ready()?;
+        }
+        Ok(())
     }
 }
 
@@ -437,7 +451,6 @@ impl<F: FileSystem> Member<F> {
     }
 
     fn handle_unstopped(&mut self, event: Event) -> Result<Vec<Effect>, NodeError> {
-        debug_assert!(self.effects.is_empty());
         if self.is_removed() {
             self.handle_removed(event);
             return Ok(std::mem::take(&mut self.effects));

@@ -325,6 +325,9 @@ pub enum Injection {
     AlterHash,
     /// One member's observed revision is lowered at a probe (`revision_agrees_at_index`).
     LowerRevision,
+    /// A reply's revision is lowered below one the member answered before
+    /// (`answered_revision_never_backwards`).
+    RegressAnswer,
     /// The first acknowledged put is forgotten by the final state check
     /// (`acknowledged_write_kept`).
     ForgetAcknowledgedWrite,
@@ -336,12 +339,13 @@ pub enum Injection {
 
 impl Injection {
     /// Every injection, in a stable order.
-    pub const ALL: [Injection; 8] = [
+    pub const ALL: [Injection; 9] = [
         Injection::CorruptReadValue,
         Injection::DropWatchEvent,
         Injection::SecondLeader,
         Injection::AlterHash,
         Injection::LowerRevision,
+        Injection::RegressAnswer,
         Injection::ForgetAcknowledgedWrite,
         Injection::EarlyLeaseLoss,
         Injection::WithholdProbe,
@@ -355,6 +359,7 @@ impl Injection {
             Injection::SecondLeader => "second-leader",
             Injection::AlterHash => "alter-hash",
             Injection::LowerRevision => "lower-revision",
+            Injection::RegressAnswer => "regress-answer",
             Injection::ForgetAcknowledgedWrite => "forget-acknowledged-write",
             Injection::EarlyLeaseLoss => "early-lease-loss",
             Injection::WithholdProbe => "withhold-probe",

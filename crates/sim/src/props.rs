@@ -68,6 +68,8 @@ points! {
         "at most one member leads in any term"),
     RevisionAgreesAtIndex => ("revision_agrees_at_index", Always,
         "every member (and every incarnation) that applied raft index i is at the same revision"),
+    AnsweredRevisionNeverBackwards => ("answered_revision_never_backwards", Always,
+        "a member never answers with a lower revision than it answered before, across restarts too"),
     HashKvAgrees => ("hash_kv_agrees", Always,
         "members that applied a revision have the same hash-kv for it"),
     AcknowledgedWriteKept => ("acknowledged_write_kept", Always,

@@ -55,7 +55,10 @@ fn every_defect_is_found_within_200_seeds() {
         let found = (0..200).find_map(|seed| run_seed(seed, &options).err().map(|f| (seed, f)));
         match found {
             Some((seed, failure)) => {
-                eprintln!("{defect}: first failing seed {seed}, `{}`", failure.property);
+                eprintln!(
+                    "{defect}: first failing seed {seed}, `{}`",
+                    failure.property
+                );
                 let allowed: Vec<&str> = catchers(defect).iter().map(|p| p.name()).collect();
                 assert!(
                     allowed.contains(&failure.property.as_str()),

@@ -16,6 +16,11 @@ fn expected(injection: Injection) -> (Point, WorkloadKind, Mode) {
         Injection::SecondLeader => (Point::OneLeaderPerTerm, WorkloadKind::Kv, Mode::Safety),
         Injection::AlterHash => (Point::HashKvAgrees, WorkloadKind::Kv, Mode::Safety),
         Injection::LowerRevision => (Point::RevisionAgreesAtIndex, WorkloadKind::Kv, Mode::Safety),
+        Injection::RegressAnswer => (
+            Point::AnsweredRevisionNeverBackwards,
+            WorkloadKind::Kv,
+            Mode::Safety,
+        ),
         Injection::ForgetAcknowledgedWrite => {
             (Point::AcknowledgedWriteKept, WorkloadKind::Kv, Mode::Safety)
         }

@@ -56,8 +56,13 @@ pub(crate) struct Slot {
     pub(crate) leases: BTreeSet<i64>,
     /// The revision last observed.
     pub(crate) revision: i64,
+    /// The highest revision a reply of this member (any incarnation) carried.
+    pub(crate) answered_revision: i64,
     /// When it was last ticked (this incarnation).
     pub(crate) ticked_at: Option<u64>,
+    /// Not ticked before then: a shell's periodic timer first fires up to one tick interval
+    /// after the process starts, and requests may come first.
+    pub(crate) first_tick_at: u64,
 }
 
 impl World {
@@ -124,7 +129,9 @@ impl World {
                 stopped_full: false,
                 leases: BTreeSet::new(),
                 revision: 1,
+                answered_revision: 0,
                 ticked_at: None,
+                first_tick_at: 0,
             });
         }
         Ok(())
@@ -144,7 +151,11 @@ impl World {
         let periodic = state
             .ticked_at
             .map_or(due, |at| at + self.schedule.profile.tick_nanos);
-        Some(due.min(periodic).max(state.busy_until))
+        Some(
+            due.min(periodic)
+                .max(state.busy_until)
+                .max(state.first_tick_at),
+        )
     }
 
     pub(crate) fn tick(&mut self, slot: usize) -> Result<(), Violated> {
@@ -269,13 +280,18 @@ impl World {
         let release = self.now + latency.saturating_mul(percent) / 100;
         state.busy_until = state.busy_until.max(release);
         match result {
-            Ok(effects) => self.carry_out(slot, effects, release),
+            Ok(effects) => self.carry_out(slot, effects, release)?,
             Err(error) => return self.member_stopped(slot, error),
         }
         self.observe(slot)
     }
 
-    fn carry_out(&mut self, slot: usize, effects: Vec<Effect>, release: u64) {
+    fn carry_out(
+        &mut self,
+        slot: usize,
+        effects: Vec<Effect>,
+        release: u64,
+    ) -> Result<(), Violated> {
         let origin = Origin {
             slot,
             incarnation: self.slots[slot].incarnation,
@@ -301,6 +317,9 @@ impl World {
                     }
                 }
                 Effect::Reply { id, result } => {
+                    if let Ok(response) = &result {
+                        self.answered_at(slot, response.header().revision)?;
+                    }
                     if !self.requests.contains_key(&id) {
                         continue;
                     }
@@ -333,6 +352,27 @@ impl World {
                 }
             }
         }
+        Ok(())
+    }
+
+    /// A reply of `slot`'s member carried `revision` (0: a response without one).
+    fn answered_at(&mut self, slot: usize, revision: i64) -> Result<(), Violated> {
+        let mut revision = revision;
+        if self.injects(Injection::RegressAnswer) && self.slots[slot].answered_revision > 1 {
+            revision = self.slots[slot].answered_revision - 1;
+        }
+        let state = &mut self.slots[slot];
+        if revision <= 0 {
+            return Ok(());
+        }
+        let before = state.answered_revision;
+        state.answered_revision = before.max(revision);
+        let id = state.id;
+        self.props.always(
+            Point::AnsweredRevisionNeverBackwards,
+            revision >= before,
+            || format!("member {id} answered at revision {revision} after answering at {before}"),
+        )
     }
 
     /// The member on `slot` returned an error: an injected disk fault stops it (and it comes
@@ -477,8 +517,10 @@ impl World {
                     .always(Point::MemberInvariants, true, String::new)?;
                 self.props.always(Point::MemberReopens, true, String::new)?;
                 let now = self.now;
+                let first_tick = now + self.rng.range(0, self.schedule.profile.tick_nanos + 1);
                 let state = &mut self.slots[slot];
                 state.clock.restart(now);
+                state.first_tick_at = first_tick;
                 state.member = Some(member);
                 state.corrupted = false;
                 state.busy_until = self.now;

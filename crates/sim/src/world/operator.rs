@@ -471,6 +471,7 @@ impl World {
         state.config = config.clone();
         state.busy_until = self.now;
         state.revision = 1;
+        state.answered_revision = 0;
         let opened = Member::open(state.disk.clone(), &super::members::member_dir(), config);
         match opened {
             Ok(member) => {

@@ -56,6 +56,9 @@ pub(crate) struct Slot {
     pub(crate) leases: BTreeSet<i64>,
     /// The revision last observed.
     pub(crate) revision: i64,
+    /// The voters of its configuration when last seen up (a member that is down still
+    /// decides with it once it is back).
+    pub(crate) voters_seen: BTreeSet<NodeId>,
     /// The highest revision a reply of this member (any incarnation) carried.
     pub(crate) answered_revision: i64,
     /// When it was last ticked (this incarnation).
@@ -129,6 +132,7 @@ impl World {
                 stopped_full: false,
                 leases: BTreeSet::new(),
                 revision: 1,
+                voters_seen: BTreeSet::new(),
                 answered_revision: 0,
                 ticked_at: None,
                 first_tick_at: 0,
@@ -550,11 +554,19 @@ impl World {
 
     /// What the world checks after every event of `slot`'s member.
     fn observe(&mut self, slot: usize) -> Result<(), Violated> {
-        let state = &self.slots[slot];
+        let state = &mut self.slots[slot];
         let Some(member) = state.member.as_ref() else {
             return Ok(());
         };
         let id = state.id;
+        let voters = &member.raft().conf_state().voters;
+        if !voters.is_empty() && *voters != state.voters_seen {
+            state.voters_seen = voters.clone();
+        }
+        let state = &self.slots[slot];
+        let Some(member) = state.member.as_ref() else {
+            return Ok(());
+        };
         let (term, leading) = (member.term(), member.is_leader());
         let applied = member.applied_index();
         let mut revision = member.store().revision();

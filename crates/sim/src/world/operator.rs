@@ -458,6 +458,7 @@ impl World {
         state.full_until = None;
         state.slow = None;
         state.crashed_applied = None;
+        state.voters_seen.clear();
     }
 
     /// Starts member `id` on the wiped `slot`, joining the existing cluster.

@@ -156,14 +156,17 @@ impl World {
         }
     }
 
-    /// The voter sets of the live members' applied configurations (several while a change
-    /// spreads: the old one still decides until it is applied everywhere).
+    /// The voter sets of the members' applied configurations, as last seen for those that
+    /// are down (several while a change spreads: the old one still decides until it is
+    /// applied everywhere, and a member that is down decides with its own once back).
     pub(crate) fn configurations(&self) -> BTreeSet<BTreeSet<u64>> {
         let configs: BTreeSet<BTreeSet<u64>> = self
-            .up_slots()
+            .member_slots()
             .into_iter()
-            .filter_map(|s| self.slots[s].member.as_ref())
-            .map(|m| m.raft().conf_state().voters.clone())
+            .map(|s| match self.slots[s].member.as_ref() {
+                Some(member) => member.raft().conf_state().voters.clone(),
+                None => self.slots[s].voters_seen.clone(),
+            })
             .filter(|voters| !voters.is_empty())
             .collect();
         if configs.is_empty() {

@@ -512,32 +512,55 @@ fn validate(history: &History) -> Result<(), ParseError> {
 /// Writes a history in this format (the header first), one record per line.
 #[must_use]
 pub fn write_history(history: &History) -> String {
-    let mut records: Vec<(u64, Record)> = Vec::new();
-    records.extend(history.ops.iter().map(|(l, o)| (*l, Record::Op(o.clone()))));
-    records.extend(
-        history
-            .watches
-            .iter()
-            .map(|(l, w)| (*l, Record::Watch(w.clone()))),
-    );
-    records.extend(
-        history
-            .watch_responses
-            .iter()
-            .map(|(l, r)| (*l, Record::WatchResponse(r.clone()))),
-    );
-    records.sort_by_key(|(l, _)| *l);
-    let header = Record::Header {
-        format: FORMAT_NAME.to_owned(),
+    let mut out = String::new();
+    for_each_history_line(history, |line| {
+        out.push_str(line);
+        out.push('\n');
+    });
+    out
+}
+
+/// A line of the written format, borrowing its record (no copy of a long history).
+#[derive(Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum RecordRef<'a> {
+    Header { format: &'a str, version: u32 },
+    Op(&'a OpRecord),
+    Watch(&'a WatchRecord),
+    WatchResponse(&'a WatchResponseRecord),
+}
+
+/// Gives each line of [`write_history`]'s text to `line`, without its newline: the header,
+/// then the records in line order (each list is in line order already).
+pub fn for_each_history_line(history: &History, mut line: impl FnMut(&str)) {
+    let header = RecordRef::Header {
+        format: FORMAT_NAME,
         version: FORMAT_VERSION,
     };
-    let mut out = String::new();
-    for record in std::iter::once(&header).chain(records.iter().map(|(_, r)| r)) {
-        // Serializing these plain structs cannot fail.
-        out.push_str(&serde_json::to_string(record).unwrap_or_default());
-        out.push('\n');
+    // Serializing these plain structs cannot fail.
+    line(&serde_json::to_string(&header).unwrap_or_default());
+    let (mut ops, mut watches, mut responses) = (
+        history.ops.iter().peekable(),
+        history.watches.iter().peekable(),
+        history.watch_responses.iter().peekable(),
+    );
+    loop {
+        let next_op = ops.peek().map_or(u64::MAX, |(l, _)| *l);
+        let next_watch = watches.peek().map_or(u64::MAX, |(l, _)| *l);
+        let next_response = responses.peek().map_or(u64::MAX, |(l, _)| *l);
+        let record = if next_op == u64::MAX && next_watch == u64::MAX && next_response == u64::MAX {
+            break;
+        } else if next_op <= next_watch && next_op <= next_response {
+            ops.next().map(|(_, o)| RecordRef::Op(o))
+        } else if next_watch <= next_response {
+            watches.next().map(|(_, w)| RecordRef::Watch(w))
+        } else {
+            responses.next().map(|(_, r)| RecordRef::WatchResponse(r))
+        };
+        if let Some(record) = record {
+            line(&serde_json::to_string(&record).unwrap_or_default());
+        }
     }
-    out
 }
 
 #[cfg(test)]

@@ -24,6 +24,8 @@ pub(crate) struct Recorder {
     pub(crate) corrupted: bool,
     /// Injection `drop-watch-event` has been applied.
     pub(crate) dropped: bool,
+    /// The counts, once the records were taken.
+    counts: Option<(usize, usize, usize)>,
 }
 
 impl Recorder {
@@ -111,43 +113,58 @@ impl Recorder {
         });
     }
 
-    /// Operations recorded.
-    pub(crate) fn operations(&self) -> usize {
-        self.ops.len()
-    }
-
-    /// Operations with an unknown outcome.
-    pub(crate) fn unknown_outcomes(&self) -> usize {
-        self.ops.iter().filter(|r| r.return_time.is_none()).count()
-    }
-
-    /// Watch responses recorded.
-    pub(crate) fn watch_responses(&self) -> usize {
-        self.responses.len()
+    /// (operations, of which with an unknown outcome, watch responses) recorded.
+    pub(crate) fn counts(&self) -> (usize, usize, usize) {
+        self.counts.unwrap_or_else(|| {
+            (
+                self.ops.len(),
+                self.ops.iter().filter(|r| r.return_time.is_none()).count(),
+                self.responses.len(),
+            )
+        })
     }
 
     /// The history, with `extra` operations (the possible lease expiries) after the
     /// recorded ones. Lines are numbered as in the written file (the header is line 1).
     pub(crate) fn history(&self, extra: Vec<OpRecord>) -> History {
-        let mut line = 1;
-        let mut next = || {
-            line += 1;
-            line
-        };
-        let ops = self
-            .ops
-            .iter()
-            .cloned()
-            .chain(extra)
-            .map(|op| (next(), op))
-            .collect();
-        let watches = self.watches.iter().map(|w| (next(), w.clone())).collect();
-        let watch_responses = self.responses.iter().map(|r| (next(), r.clone())).collect();
-        History {
-            ops,
-            watches,
-            watch_responses,
-        }
+        numbered(
+            self.ops.iter().cloned().chain(extra),
+            self.watches.iter().cloned(),
+            self.responses.iter().cloned(),
+        )
+    }
+
+    /// [`Recorder::history`], moving the records out (a long run's history is the biggest
+    /// thing in the world: the final check must not hold it twice). The counts stay.
+    pub(crate) fn take_history(&mut self, extra: Vec<OpRecord>) -> History {
+        self.counts = Some(self.counts());
+        numbered(
+            std::mem::take(&mut self.ops).into_iter().chain(extra),
+            std::mem::take(&mut self.watches).into_iter(),
+            std::mem::take(&mut self.responses).into_iter(),
+        )
+    }
+}
+
+/// Numbers the records as in the written file (the header is line 1): operations, then
+/// watches, then watch responses.
+fn numbered(
+    ops: impl Iterator<Item = OpRecord>,
+    watches: impl Iterator<Item = WatchRecord>,
+    responses: impl Iterator<Item = WatchResponseRecord>,
+) -> History {
+    let mut line = 1;
+    let mut next = || {
+        line += 1;
+        line
+    };
+    let ops = ops.map(|op| (next(), op)).collect();
+    let watches = watches.map(|w| (next(), w)).collect();
+    let watch_responses = responses.map(|r| (next(), r)).collect();
+    History {
+        ops,
+        watches,
+        watch_responses,
     }
 }
 

@@ -282,6 +282,8 @@ pub(crate) struct World {
     pub(crate) probe_client: Option<usize>,
     /// The history as checked (set by the final check).
     pub(crate) history_text: Option<String>,
+    /// Keep the history's text for the caller (`run(keep)`); otherwise it is only hashed.
+    pub(crate) keep_history: bool,
     /// Notable events (faults, crashes, restarts, operator steps), when asked for.
     pub(crate) log: Option<Vec<String>>,
 }
@@ -345,6 +347,7 @@ impl World {
             acknowledged_revision: 0,
             probe_client: None,
             history_text: None,
+            keep_history: false,
             log: None,
             schedule,
         };
@@ -394,6 +397,7 @@ impl World {
     pub(crate) fn run(mut self, keep: bool) -> (Result<Report, Failure>, Option<Recording>) {
         if keep {
             self.log = Some(Vec::new());
+            self.keep_history = true;
         }
         let judged = self.drive().and_then(|()| self.judge());
         let recording = keep.then(|| Recording {
@@ -639,14 +643,15 @@ impl World {
 
     /// The report of a passing run.
     pub(crate) fn report(self) -> Report {
+        let (operations, unknown_outcomes, watch_responses) = self.recorder.counts();
         Report {
             seed: self.seed,
             trace_hash: self.trace,
             sim_nanos: self.now,
             events: self.events,
-            operations: self.recorder.operations(),
-            unknown_outcomes: self.recorder.unknown_outcomes(),
-            watch_responses: self.recorder.watch_responses(),
+            operations,
+            unknown_outcomes,
+            watch_responses,
             faults_fired: self.stats.faults_fired,
             crashes: self.stats.crashes,
             partitions: self.stats.partitions,
@@ -659,7 +664,22 @@ impl World {
     }
 
     /// Folds the recorded history into the trace (at the end).
-    pub(crate) fn hash_history(&mut self, text: &str) {
-        self.trace = fnv(self.trace, text.as_bytes());
+    /// Mixes the history's text, line by line, into the trace hash (the same value as
+    /// hashing the whole text at once).
+    pub(crate) fn hash_history(&mut self, history: &invar_check::format::History) {
+        let keep = self.keep_history;
+        let mut text = String::new();
+        let mut trace = self.trace;
+        invar_check::format::for_each_history_line(history, |line| {
+            trace = fnv(fnv(trace, line.as_bytes()), b"\n");
+            if keep {
+                text.push_str(line);
+                text.push('\n');
+            }
+        });
+        self.trace = trace;
+        if keep {
+            self.history_text = Some(text);
+        }
     }
 }

@@ -8,7 +8,7 @@
 use std::collections::BTreeSet;
 
 use invar_check::Budget;
-use invar_check::format::{Request, write_history};
+use invar_check::format::Request;
 use invar_check::report::check_etcd_history;
 use invar_check::verdict::Verdict;
 use invar_mvcc::RangeRequest;
@@ -406,10 +406,8 @@ impl World {
     /// the watch guarantees.
     fn check_history(&mut self) -> Result<(), Violated> {
         let extra = self.expiry_records()?;
-        let history = self.recorder.history(extra);
-        let text = write_history(&history);
-        self.hash_history(&text);
-        self.history_text = Some(text);
+        let history = self.recorder.take_history(extra);
+        self.hash_history(&history);
         let mut budget = Budget::with_steps_max(self.options.check_steps_max);
         let report = check_etcd_history(&history, &mut budget);
         match report.verdict {

@@ -110,6 +110,8 @@ pub enum FaultKind {
     CrashPoint,
     /// A process crash that keeps the OS cache (nothing lost), then a restart.
     Kill,
+    /// A member dies just after granting a vote and restarts within the election.
+    CrashAfterVote,
     /// A process pause, then resume (messages wait; the clock runs on).
     Pause,
     /// A corrupted WAL or snapshot byte found at restart; the member is wiped and rejoins.
@@ -134,7 +136,7 @@ pub enum FaultKind {
 
 impl FaultKind {
     /// Every kind, in a stable order.
-    pub const ALL: [FaultKind; 25] = [
+    pub const ALL: [FaultKind; 26] = [
         FaultKind::Delay,
         FaultKind::Loss,
         FaultKind::Duplicate,
@@ -150,6 +152,7 @@ impl FaultKind {
         FaultKind::PowerLoss,
         FaultKind::CrashPoint,
         FaultKind::Kill,
+        FaultKind::CrashAfterVote,
         FaultKind::Pause,
         FaultKind::Corruption,
         FaultKind::DiskFull,
@@ -180,6 +183,7 @@ impl FaultKind {
             FaultKind::PowerLoss => "power-loss",
             FaultKind::CrashPoint => "crash-point",
             FaultKind::Kill => "kill",
+            FaultKind::CrashAfterVote => "crash-after-vote",
             FaultKind::Pause => "pause",
             FaultKind::Corruption => "corruption",
             FaultKind::DiskFull => "disk-full",
@@ -211,6 +215,9 @@ impl FaultKind {
             FaultKind::PowerLoss => "crash losing unsynced and torn writes",
             FaultKind::CrashPoint => "crash in the middle of a disk operation",
             FaultKind::Kill => "process crash keeping the OS cache",
+            FaultKind::CrashAfterVote => {
+                "crash just after granting a vote, back within the election"
+            }
             FaultKind::Pause => "process pause and resume",
             FaultKind::Corruption => "corrupt WAL or snapshot byte, detected; wipe and rejoin",
             FaultKind::DiskFull => "disk full for a while",

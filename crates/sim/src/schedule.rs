@@ -181,6 +181,14 @@ pub enum Fault {
         /// Time down.
         down_nanos: u64,
     },
+    /// The process dies just after it next grants a vote (the vote is durable and sent);
+    /// restart after `down_nanos`, short enough to be back in the same election.
+    CrashAfterVote {
+        /// The member.
+        target: Target,
+        /// Time down.
+        down_nanos: u64,
+    },
     /// A crash inside one of the next `after_ops` disk operations, then power loss; restart
     /// after `down_nanos`.
     CrashPoint {
@@ -269,6 +277,7 @@ impl Fault {
             Fault::DiskSlow { .. } => FaultKind::DiskSlow,
             Fault::PowerLoss { .. } => FaultKind::PowerLoss,
             Fault::Kill { .. } => FaultKind::Kill,
+            Fault::CrashAfterVote { .. } => FaultKind::CrashAfterVote,
             Fault::CrashPoint { .. } => FaultKind::CrashPoint,
             Fault::Pause { .. } => FaultKind::Pause,
             Fault::Corrupt { .. } => FaultKind::Corruption,
@@ -606,6 +615,10 @@ fn draw_fault(rng: &mut Prng, kind: FaultKind, _mode: Mode, profile: &Profile) -
         FaultKind::Kill => Fault::Kill {
             target: target(rng, nodes),
             down_nanos: down_nanos(rng),
+        },
+        FaultKind::CrashAfterVote => Fault::CrashAfterVote {
+            target: target(rng, nodes),
+            down_nanos: log_uniform(rng, NANOS_PER_MILLI, 500 * NANOS_PER_MILLI),
         },
         FaultKind::CrashPoint => Fault::CrashPoint {
             target: target(rng, nodes),

@@ -125,6 +125,13 @@ impl World {
                 }
                 None => false,
             },
+            Fault::CrashAfterVote { target, down_nanos } => match up(self, target) {
+                Some(slot) if self.slots[slot].crash_after_vote_down.is_none() => {
+                    self.slots[slot].crash_after_vote_down = Some(down_nanos);
+                    true
+                }
+                _ => false,
+            },
             Fault::CrashPoint {
                 target,
                 after_ops,

@@ -44,6 +44,8 @@ pub(crate) struct Slot {
     pub(crate) full_until: Option<u64>,
     /// A crash point is armed: how long to stay down once it fires.
     pub(crate) crash_point_down: Option<u64>,
+    /// A crash after the next vote granted is armed: how long to stay down.
+    pub(crate) crash_after_vote_down: Option<u64>,
     /// The applied index when it last crashed (until it catches up past it).
     pub(crate) crashed_applied: Option<u64>,
     /// A corruption was injected since it last opened.
@@ -126,6 +128,7 @@ impl World {
                 slow: None,
                 full_until: None,
                 crash_point_down: None,
+                crash_after_vote_down: None,
                 crashed_applied: None,
                 corrupted: false,
                 condemned: false,
@@ -283,11 +286,19 @@ impl World {
         }
         let release = self.now + latency.saturating_mul(percent) / 100;
         state.busy_until = state.busy_until.max(release);
-        match result {
-            Ok(effects) => self.carry_out(slot, effects, release)?,
+        let effects = match result {
+            Ok(effects) => effects,
             Err(error) => return self.member_stopped(slot, error),
+        };
+        let voted =
+            self.slots[slot].crash_after_vote_down.is_some() && effects.iter().any(grants_vote);
+        self.carry_out(slot, effects, release)?;
+        self.observe(slot)?;
+        if voted && let Some(down) = self.slots[slot].crash_after_vote_down.take() {
+            self.note(|| format!("slot {slot}: crashes just after granting a vote"));
+            self.crash(slot, false, Some(down));
         }
-        self.observe(slot)
+        Ok(())
     }
 
     fn carry_out(
@@ -447,6 +458,7 @@ impl World {
             state.disk.crash_process();
         }
         state.crash_point_down = None;
+        state.crash_after_vote_down = None;
         let old = state.incarnation;
         self.deaths.insert((slot, old), now);
         state.incarnation += 1;
@@ -669,5 +681,19 @@ fn is_corruption(error: &NodeError) -> bool {
             | NodeError::Snapshot(SnapError::Corrupted { .. })
             | NodeError::Store(invar_mvcc::MvccError::Corrupted(_))
             | NodeError::Inconsistent(_)
+    )
+}
+
+/// Whether `effect` sends a granted (real, not pre-) vote.
+fn grants_vote(effect: &Effect) -> bool {
+    matches!(
+        effect,
+        Effect::Send(Message {
+            body: MessageBody::VoteResponse {
+                pre: false,
+                reject: false
+            },
+            ..
+        })
     )
 }

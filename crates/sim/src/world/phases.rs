@@ -143,6 +143,7 @@ impl World {
             let state = &mut self.slots[slot];
             state.disk.disarm_crash();
             state.crash_point_down = None;
+            state.crash_after_vote_down = None;
             state.slow = None;
             state.busy_until = state.busy_until.min(self.now);
             if state.full_until.is_some() {

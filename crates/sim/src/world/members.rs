@@ -290,15 +290,22 @@ impl World {
             Ok(effects) => effects,
             Err(error) => return self.member_stopped(slot, error),
         };
-        let voted =
-            self.slots[slot].crash_after_vote_down.is_some() && effects.iter().any(grants_vote);
-        self.carry_out(slot, effects, release)?;
-        self.observe(slot)?;
-        if voted && let Some(down) = self.slots[slot].crash_after_vote_down.take() {
-            self.note(|| format!("slot {slot}: crashes just after granting a vote"));
-            self.crash(slot, false, Some(down));
+        if effects.iter().any(grants_vote)
+            && let Some(down) = self.slots[slot].crash_after_vote_down.take()
+        {
+            // Once its disk work is done and the vote has left the process.
+            let incarnation = self.slots[slot].incarnation;
+            self.schedule_at(
+                release,
+                Item::CrashAfterVote {
+                    slot,
+                    incarnation,
+                    down,
+                },
+            );
         }
-        Ok(())
+        self.carry_out(slot, effects, release)?;
+        self.observe(slot)
     }
 
     fn carry_out(

@@ -128,6 +128,12 @@ pub(crate) enum Item {
     FaultEnd(faults::End),
     /// A crashed member restarts.
     Restart { slot: usize, incarnation: u64 },
+    /// The member that granted a vote dies, once the vote has left (fault crash-after-vote).
+    CrashAfterVote {
+        slot: usize,
+        incarnation: u64,
+        down: u64,
+    },
     /// The operator's next step.
     Operator,
     /// Compare the live members' hashes.
@@ -177,6 +183,9 @@ impl Item {
             Item::Fault(i) => 9 | (small(*i) << 8),
             Item::FaultEnd(end) => 10 | (end.code() << 8),
             Item::Restart { slot, incarnation } => 11 | (small(*slot) << 8) | (incarnation << 16),
+            Item::CrashAfterVote {
+                slot, incarnation, ..
+            } => 17 | (small(*slot) << 8) | (incarnation << 16),
             Item::Operator => 12,
             Item::Audit => 13,
             Item::EndOfFaults => 14,
@@ -519,6 +528,17 @@ impl World {
             Item::Restart { slot, incarnation } => {
                 if self.slots[slot].incarnation == incarnation {
                     self.restart(slot)?;
+                }
+                Ok(())
+            }
+            Item::CrashAfterVote {
+                slot,
+                incarnation,
+                down,
+            } => {
+                if self.slots[slot].incarnation == incarnation && self.phase == Phase::Faults {
+                    self.note(|| format!("slot {slot}: crashes just after granting a vote"));
+                    self.crash(slot, false, Some(down));
                 }
                 Ok(())
             }

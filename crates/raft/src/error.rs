@@ -1,7 +1,7 @@
 //! What the member's calls can refuse, and what it is restarted from.
 
 use crate::config::ConfigError;
-use crate::types::{ConfChangeError, Entry, HardState, Index, NodeId, Snapshot, Term};
+use crate::types::{ConfChangeError, Entry, HardState, Index, NodeId, Snapshot};
 
 /// Why a proposal was not appended. The caller must answer its client; nothing was logged.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -75,14 +75,6 @@ pub enum RestoreError {
         applied: Index,
         /// The hard state's commit.
         commit: Index,
-    },
-    /// The log has an entry from a term the member never reached.
-    #[error("entry term {entry_term} is past the hard state term {term}")]
-    TermPastHardState {
-        /// The largest entry term.
-        entry_term: Term,
-        /// The hard state's term.
-        term: Term,
     },
 }
 

@@ -129,13 +129,17 @@ impl Raft {
                 });
             }
         }
-        let hard_state = state.hard_state;
+        let persisted_hard_state = state.hard_state;
+        let mut hard_state = persisted_hard_state;
         let last_term = state.entries.last().map_or(offset_term, |e| e.term);
         if last_term > hard_state.term {
-            return Err(RestoreError::TermPastHardState {
-                entry_term: last_term,
-                term: hard_state.term,
-            });
+            // A crash inside a save kept its entries but not the hard state written after
+            // them (nothing was synced, so nothing that depends on either was sent). The
+            // member had reached the entries' term, and cast no vote in it that anyone saw:
+            // a vote is sent only once its hard state is synced, which would have recorded
+            // that term. So it resumes in that term, without a vote.
+            hard_state.term = last_term;
+            hard_state.vote = 0;
         }
         let mut log = RaftLog::new(offset_index, offset_term, state.entries);
         let commit = hard_state.commit.max(offset_index);
@@ -186,7 +190,9 @@ impl Raft {
             reads: ReadQueue::default(),
             read_states: Vec::new(),
             outbox: VecDeque::new(),
-            prev_hard_state: hard_state,
+            // A hard state adjusted above differs from the persisted one: the first Ready
+            // saves it.
+            prev_hard_state: persisted_hard_state,
             prev_soft_state: SoftState {
                 leader: 0,
                 role: Role::Follower,

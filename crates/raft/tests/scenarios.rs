@@ -440,6 +440,41 @@ fn restart_rejects_inconsistent_persisted_state() {
     assert!(Raft::restart(Config::new(1, 1), commit_past_log).is_err());
 }
 
+/// A crash inside a save can keep its entries without the hard state written after them:
+/// the member resumes in the entries' term without a vote (it sent none in that term), keeps
+/// its log, and saves the adjusted hard state in its first Ready.
+#[test]
+fn restart_after_a_save_that_lost_its_hard_state_resumes_in_the_entries_term() {
+    let torn = PersistedState {
+        hard_state: HardState {
+            term: 8,
+            vote: 2,
+            commit: 1,
+        },
+        entries: vec![
+            Entry {
+                term: 8,
+                index: 1,
+                kind: EntryKind::Normal,
+                data: vec![],
+            },
+            Entry {
+                term: 9,
+                index: 2,
+                kind: EntryKind::Normal,
+                data: vec![],
+            },
+        ],
+        ..Default::default()
+    };
+    let mut raft = Raft::restart(Config::new(1, 1), torn).expect("a torn save is recoverable");
+    assert_eq!((raft.term(), raft.vote()), (9, 0));
+    assert_eq!(raft.last_index(), 2);
+    let ready = raft.ready();
+    let saved = ready.hard_state.expect("the adjusted hard state is saved");
+    assert_eq!((saved.term, saved.vote, saved.commit), (9, 0, 1));
+}
+
 /// The persistence contract: a vote and its response leave in one Ready that must be synced,
 /// so the vote is durable before the candidate can count it.
 #[test]

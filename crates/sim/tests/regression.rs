@@ -77,7 +77,7 @@ fn seeds_that_found_bugs_pass() {
 #[test]
 fn campaign_seeds_that_found_bugs_pass() {
     use Mode::{Liveness, Safety};
-    use WorkloadKind::{Lease, Mixed};
+    use WorkloadKind::{Kv, Lease, Mixed};
     let found: &[(WorkloadKind, Mode, &[u64], &str)] = &[
         (
             Mixed,
@@ -109,6 +109,12 @@ fn campaign_seeds_that_found_bugs_pass() {
             Liveness,
             &[256],
             "sim: the fault atlas counts a down member's configuration",
+        ),
+        (
+            Kv,
+            Safety,
+            &[339],
+            "raft: a crash inside a save kept its entries, not its hard state",
         ),
         (
             Mixed,

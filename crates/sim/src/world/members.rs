@@ -58,8 +58,8 @@ pub(crate) struct Slot {
     pub(crate) leases: BTreeSet<i64>,
     /// The revision last observed.
     pub(crate) revision: i64,
-    /// The voters of its configuration when last seen up (a member that is down still
-    /// decides with it once it is back).
+    /// The voters of its configuration when it went down (it still decides with it once
+    /// it is back).
     pub(crate) voters_seen: BTreeSet<NodeId>,
     /// The highest revision a reply of this member (any incarnation) carried.
     pub(crate) answered_revision: i64,
@@ -290,7 +290,8 @@ impl World {
             Ok(effects) => effects,
             Err(error) => return self.member_stopped(slot, error),
         };
-        if effects.iter().any(grants_vote)
+        if self.slots[slot].crash_after_vote_down.is_some()
+            && effects.iter().any(grants_vote)
             && let Some(down) = self.slots[slot].crash_after_vote_down.take()
         {
             // Once its disk work is done and the vote has left the process.
@@ -458,6 +459,7 @@ impl World {
         let state = &mut self.slots[slot];
         if let Some(member) = state.member.take() {
             state.crashed_applied = Some(member.applied_index());
+            state.voters_seen = member.raft().conf_state().voters.clone();
         }
         if power {
             let _image = state.disk.crash();
@@ -573,19 +575,11 @@ impl World {
 
     /// What the world checks after every event of `slot`'s member.
     fn observe(&mut self, slot: usize) -> Result<(), Violated> {
-        let state = &mut self.slots[slot];
-        let Some(member) = state.member.as_ref() else {
-            return Ok(());
-        };
-        let id = state.id;
-        let voters = &member.raft().conf_state().voters;
-        if !voters.is_empty() && *voters != state.voters_seen {
-            state.voters_seen = voters.clone();
-        }
         let state = &self.slots[slot];
         let Some(member) = state.member.as_ref() else {
             return Ok(());
         };
+        let id = state.id;
         let (term, leading) = (member.term(), member.is_leader());
         let applied = member.applied_index();
         let mut revision = member.store().revision();

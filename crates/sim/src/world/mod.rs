@@ -683,9 +683,8 @@ impl World {
         }
     }
 
-    /// Folds the recorded history into the trace (at the end).
-    /// Mixes the history's text, line by line, into the trace hash (the same value as
-    /// hashing the whole text at once).
+    /// Folds the recorded history into the trace (at the end): its text, line by line (the
+    /// same value as hashing the whole text at once), kept only for a caller that asked.
     pub(crate) fn hash_history(&mut self, history: &invar_check::format::History) {
         let keep = self.keep_history;
         let mut text = String::new();

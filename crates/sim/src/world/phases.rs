@@ -157,8 +157,8 @@ impl World {
         }
     }
 
-    /// The voter sets of the members' applied configurations, as last seen for those that
-    /// are down (several while a change spreads: the old one still decides until it is
+    /// The voter sets of the members' applied configurations, as they went down for those
+    /// that are down (several while a change spreads: the old one still decides until it is
     /// applied everywhere, and a member that is down decides with its own once back).
     pub(crate) fn configurations(&self) -> BTreeSet<BTreeSet<u64>> {
         let configs: BTreeSet<BTreeSet<u64>> = self
